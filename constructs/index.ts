@@ -1,0 +1,4 @@
+/**
+ * compliant-inference: the public API. App teams import everything from here.
+ */
+export * from './standard';
