@@ -2,3 +2,5 @@
  * compliant-inference: the public API. App teams import everything from here.
  */
 export * from './standard';
+export * from './planner';
+export * from './aws';

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { Output } from '../private/output';
+import { registerPlan } from './plan';
 
 /**
  * A command registers itself on the program. Its action reports the exit code through
@@ -12,4 +13,4 @@ export type RegisterCommand = (
 ) => void;
 
 /** Every command of the CLI, in the order `--help` lists them. */
-export const COMMANDS: readonly RegisterCommand[] = [];
+export const COMMANDS: readonly RegisterCommand[] = [registerPlan];
