@@ -1,0 +1,2 @@
+export * from './cluster-versions';
+export * from './inference-cluster';
