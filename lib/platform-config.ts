@@ -1,0 +1,82 @@
+import { readFileSync } from 'fs';
+import { App } from 'aws-cdk-lib';
+
+/** The context keys the app reads from cdk.json (or `-c key=value`). */
+export const CONTEXT_KEYS = Object.freeze({
+  account: 'compliant-inference:account',
+  region: 'compliant-inference:region',
+  availabilityZones: 'compliant-inference:availabilityZones',
+  stackName: 'compliant-inference:stackName',
+});
+
+/** Where and under what name the platform is deployed, from context: no lookups, no credentials. */
+export interface PlatformConfig {
+  /** The 12-digit AWS account id. */
+  readonly account: string;
+  /** The AWS region, such as `us-east-1`. */
+  readonly region: string;
+  /** The availability zones of the private subnets, all in `region`. */
+  readonly availabilityZones: readonly string[];
+  /** The CloudFormation stack name. */
+  readonly stackName: string;
+}
+
+function contextValue(app: App, key: string): unknown {
+  return app.node.tryGetContext(key);
+}
+
+/**
+ * Reads and checks the platform configuration from the app's context.
+ * @throws Error naming the context key at fault
+ */
+export function readPlatformConfig(app: App): PlatformConfig {
+  const account = String(contextValue(app, CONTEXT_KEYS.account) ?? '');
+  if (!/^\d{12}$/.test(account)) {
+    throw new Error(
+      `context '${CONTEXT_KEYS.account}' must be a 12-digit AWS account id; received '${account}'`,
+    );
+  }
+  const region = String(contextValue(app, CONTEXT_KEYS.region) ?? '');
+  if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) {
+    throw new Error(
+      `context '${CONTEXT_KEYS.region}' must be an AWS region such as us-east-1; received '${region}'`,
+    );
+  }
+  let azs = contextValue(app, CONTEXT_KEYS.availabilityZones);
+  if (typeof azs === 'string') {
+    // `-c key=a,b` on the command line arrives as one string.
+    azs = azs.startsWith('[') ? JSON.parse(azs) : azs.split(',');
+  }
+  if (
+    !Array.isArray(azs) ||
+    azs.length < 2 ||
+    !azs.every((az) => typeof az === 'string' && az.startsWith(region) && /[a-z]$/.test(az))
+  ) {
+    throw new Error(
+      `context '${CONTEXT_KEYS.availabilityZones}' must list at least two availability zones of ${region} ` +
+        `(EKS needs subnets in two); received ${JSON.stringify(azs)}`,
+    );
+  }
+  const stackName = String(
+    contextValue(app, CONTEXT_KEYS.stackName) ?? 'CompliantInferencePlatform',
+  );
+  return Object.freeze({
+    account,
+    region,
+    availabilityZones: Object.freeze([...(azs as string[])]),
+    stackName,
+  });
+}
+
+/**
+ * The `context` of cdk.json, for runs without the cdk CLI (which otherwise passes it through
+ * CDK_CONTEXT_JSON). Feature flags and the platform keys then apply either way.
+ * @param cdkJsonPath path of cdk.json
+ */
+export function cdkJsonContext(cdkJsonPath: string): Record<string, unknown> {
+  if (process.env.CDK_CONTEXT_JSON) return {};
+  const parsed = JSON.parse(readFileSync(cdkJsonPath, 'utf8')) as {
+    context?: Record<string, unknown>;
+  };
+  return parsed.context ?? {};
+}
