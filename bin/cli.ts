@@ -11,7 +11,10 @@ import { COMMANDS } from './commands';
  * Runs the CLI with the given arguments (without `node` and the script path) and returns
  * the exit code: 0 success, 1 a rule broken or a model that does not fit, 2 unusable input.
  */
-export async function runCli(argv: readonly string[], output: Output = CONSOLE_OUTPUT): Promise<number> {
+export async function runCli(
+  argv: readonly string[],
+  output: Output = CONSOLE_OUTPUT,
+): Promise<number> {
   const program = new Command('compliant-inference')
     .description('Plan, check and audit LLM inference deployments against the inference standard.')
     .exitOverride()

@@ -81,7 +81,10 @@ export function renderPlan(plan: MemoryPlan): string[] {
   const pct = Math.round(plan.memoryFraction * 100);
   const rows: [string, string][] = [
     ['model', plan.model],
-    ['weights', `${plan.weights}${plan.groupSize ? ` (group size ${plan.groupSize})` : ''}, ${gib(plan.totalWeightBytes)} in all`],
+    [
+      'weights',
+      `${plan.weights}${plan.groupSize ? ` (group size ${plan.groupSize})` : ''}, ${gib(plan.totalWeightBytes)} in all`,
+    ],
     ['GPU', `${plan.gpu.name}, ${gib(plan.gpuMemoryBytes)}`],
     ['tensor-parallel', `${plan.tensorParallelSize} (GPUs per pod: ${plan.gpusPerPod})`],
     ['token budget', `${plan.tokenBudget} tokens x ${plan.concurrency} concurrent sequences`],
@@ -99,9 +102,15 @@ export function renderPlan(plan: MemoryPlan): string[] {
   lines.push('', `GPU memory (W weights, K KV cache, O overhead, . free, | ${pct}% line):`);
   for (let g = 0; g < plan.gpusPerPod; g++) lines.push(`GPU ${g}  ${memoryBar(plan)}`);
   lines.push('');
-  lines.push(plan.fits ? `FITS: ${plan.model} in ${plan.weights} at tensor-parallel ${plan.tensorParallelSize}` : `DOES NOT FIT: ${planRefusal(plan).message}`);
+  lines.push(
+    plan.fits
+      ? `FITS: ${plan.model} in ${plan.weights} at tensor-parallel ${plan.tensorParallelSize}`
+      : `DOES NOT FIT: ${planRefusal(plan).message}`,
+  );
   if (!DEFAULT_STANDARD.quantization.approvedFormats.includes(plan.weights)) {
-    lines.push(`note: Q-1: ${plan.weights} weights need a waiver in production; quantize to int8, awq or gptq`);
+    lines.push(
+      `note: Q-1: ${plan.weights} weights need a waiver in production; quantize to int8, awq or gptq`,
+    );
   }
   return lines;
 }
@@ -112,7 +121,9 @@ function runPlan(flags: PlanFlags, output: Output): number {
     return 2;
   }
   try {
-    const model = flags.architecture ? loadArchitecture(flags.architecture) : catalogueModel(flags.model as string, '--model');
+    const model = flags.architecture
+      ? loadArchitecture(flags.architecture)
+      : catalogueModel(flags.model as string, '--model');
     const plan = planMemory({
       model,
       weights: flags.weights as WeightFormatName,
@@ -138,13 +149,25 @@ function runPlan(flags: PlanFlags, output: Output): number {
 export const registerPlan: RegisterCommand = (program: Command, output, setExitCode) => {
   program
     .command('plan')
-    .description('Plan the GPU memory of a model under the standard; exit 0 when it fits, 1 when it does not, 2 on bad input.')
+    .description(
+      'Plan the GPU memory of a model under the standard; exit 0 when it fits, 1 when it does not, 2 on bad input.',
+    )
     .option('--model <name>', 'a catalogue model, e.g. llama-2-70b')
-    .option('--architecture <file>', 'a custom architecture as JSON (the fields of ModelArchitecture)')
-    .addOption(new Option('--weights <format>', 'weight format').choices(['fp16', 'bf16', 'int8', 'awq', 'gptq']).default('awq'))
+    .option(
+      '--architecture <file>',
+      'a custom architecture as JSON (the fields of ModelArchitecture)',
+    )
+    .addOption(
+      new Option('--weights <format>', 'weight format')
+        .choices(['fp16', 'bf16', 'int8', 'awq', 'gptq'])
+        .default('awq'),
+    )
     .option('--group-size <n>', 'quantization group size for awq and gptq (default 128)')
     .option('--tensor-parallel <n>', 'GPUs per pod (default: the smallest that fits)')
-    .option('--token-budget <n>', `tokens per sequence (default ${DEFAULT_STANDARD.traffic.tokenBudget})`)
+    .option(
+      '--token-budget <n>',
+      `tokens per sequence (default ${DEFAULT_STANDARD.traffic.tokenBudget})`,
+    )
     .option('--concurrency <n>', 'concurrent sequences at the full budget (default 8)')
     .option('--json', 'print the plan as JSON')
     .action((flags: PlanFlags) => setExitCode(runPlan(flags, output)));

@@ -59,7 +59,10 @@ export function catalogueModel(name: string, field = 'model'): ModelArchitecture
 }
 
 /** Tensor-parallel sizes valid for a model (MEM-3) within the GPUs a pod may hold (HW-2). */
-export function validTensorParallelSizes(model: ModelArchitecture, standard: Standard = DEFAULT_STANDARD): number[] {
+export function validTensorParallelSizes(
+  model: ModelArchitecture,
+  standard: Standard = DEFAULT_STANDARD,
+): number[] {
   const max = Math.min(standard.hardware.maxGpusPerPod, standard.hardware.gpusPerInstance);
   const out: number[] = [];
   for (let tp = 1; tp <= max; tp++) {
@@ -68,8 +71,13 @@ export function validTensorParallelSizes(model: ModelArchitecture, standard: Sta
   return out;
 }
 
-function positiveInteger(value: unknown, rule: ComplianceError['rule'], field: string, what: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+function positiveInteger(
+  value: unknown,
+  rule: ComplianceError['rule'],
+  field: string,
+  what: string,
+): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
     throw new ComplianceError({
       rule,
       field,
@@ -79,6 +87,27 @@ function positiveInteger(value: unknown, rule: ComplianceError['rule'], field: s
     });
   }
   return value;
+}
+
+/** AWQ and GPTQ group sizes: a power of two from 16 to 1024, or -1 for one group per channel. */
+function validGroupSize(value: unknown): number {
+  const ok =
+    value === -1 ||
+    (typeof value === 'number' &&
+      Number.isInteger(value) &&
+      value >= 16 &&
+      value <= 1024 &&
+      (value & (value - 1)) === 0);
+  if (!ok) {
+    throw new ComplianceError({
+      rule: 'MEM-2',
+      field: 'groupSize',
+      limit: 'a power of two from 16 to 1024, or -1 (one group per channel)',
+      received: describeValue(value),
+      message: `the quantization group size must be a power of two from 16 to 1024, or -1; received ${describeValue(value)}`,
+    });
+  }
+  return value as number;
 }
 
 function gib(bytes: number): string {
@@ -109,7 +138,7 @@ function validateRequest(request: PlanRequest, standard: Standard): Inputs {
   }
   const spec = WEIGHT_FORMATS[request.weights];
   const groupSize = spec.grouped
-    ? positiveInteger(request.groupSize ?? DEFAULT_GROUP_SIZE, 'MEM-2', 'groupSize', 'the quantization group size')
+    ? validGroupSize(request.groupSize ?? DEFAULT_GROUP_SIZE)
     : undefined;
   const gpu = request.gpu ?? standardGpu(standard);
   positiveInteger(gpu.memoryMiB, 'HW-1', 'gpu.memoryMiB', 'GPU memory in MiB');
@@ -149,15 +178,28 @@ function validateRequest(request: PlanRequest, standard: Standard): Inputs {
       message: `the engine may use at most ${standard.memory.engineMemoryFraction * 100}% of each GPU's memory`,
     });
   }
-  return { model, weights: request.weights, groupSize, gpu, tokenBudget, concurrency, memoryFraction };
+  return {
+    model,
+    weights: request.weights,
+    groupSize,
+    gpu,
+    tokenBudget,
+    concurrency,
+    memoryFraction,
+  };
 }
 
 /** The per-GPU overhead allowance for one configuration. */
-export function overheadAllowance(model: ModelArchitecture, tensorParallelSize: number, tokenBudget: number): OverheadItem[] {
+export function overheadAllowance(
+  model: ModelArchitecture,
+  tensorParallelSize: number,
+  tokenBudget: number,
+): OverheadItem[] {
   // Peak activation of one prefill step of `tokenBudget` tokens (the engine's batched-token
   // limit is set to the budget): the MLP's gate and up outputs plus four hidden-sized buffers,
   // 16-bit, on this rank's share of the intermediate width.
-  const activationElementsPerToken = (2 * model.intermediateSize) / tensorParallelSize + 4 * model.hiddenSize;
+  const activationElementsPerToken =
+    (2 * model.intermediateSize) / tensorParallelSize + 4 * model.hiddenSize;
   const activations = tokenBudget * activationElementsPerToken * 2;
   const items: OverheadItem[] = [
     {
@@ -192,7 +234,8 @@ function computePlan(inputs: Inputs, tensorParallelSize: number): Omit<MemoryPla
   const budgetBytes = Math.floor(gpuMemoryBytes * memoryFraction);
   const totalWeightBytes = weightBytes(model, weights, { groupSize });
   const shard = shardWeightBytes(model, weights, tensorParallelSize, { groupSize });
-  const kvBytesPerTokenTotal = 2 * model.layers * model.kvHeads * model.headDim * KV_BYTES_PER_ELEMENT;
+  const kvBytesPerTokenTotal =
+    2 * model.layers * model.kvHeads * model.headDim * KV_BYTES_PER_ELEMENT;
   const kvBytesPerToken = kvBytesPerTokenTotal / tensorParallelSize;
   const kvCacheBytes = kvBytesPerToken * tokenBudget * concurrency;
   const overhead = overheadAllowance(model, tensorParallelSize, tokenBudget);
@@ -231,10 +274,16 @@ function computePlan(inputs: Inputs, tensorParallelSize: number): Omit<MemoryPla
 }
 
 /** What would make a plan fit, in words, computed by trying each change. */
-function suggest(inputs: Inputs, plan: Omit<MemoryPlan, 'suggestions'>, standard: Standard): string[] {
+function suggest(
+  inputs: Inputs,
+  plan: Omit<MemoryPlan, 'suggestions'>,
+  standard: Standard,
+): string[] {
   const out: string[] = [];
   if (plan.maxConcurrency >= 1 && plan.maxConcurrency < inputs.concurrency) {
-    out.push(`serve at most ${plan.maxConcurrency} concurrent sequences (--concurrency ${plan.maxConcurrency})`);
+    out.push(
+      `serve at most ${plan.maxConcurrency} concurrent sequences (--concurrency ${plan.maxConcurrency})`,
+    );
   }
   const bigger = validTensorParallelSizes(inputs.model, standard).find(
     (tp) => tp > plan.tensorParallelSize && computePlan(inputs, tp).fits,
@@ -242,8 +291,14 @@ function suggest(inputs: Inputs, plan: Omit<MemoryPlan, 'suggestions'>, standard
   if (bigger) out.push(`hold ${bigger} GPUs per pod (--tensor-parallel ${bigger})`);
   for (const format of ['awq', 'gptq', 'int8'] as WeightFormatName[]) {
     if (format === inputs.weights) continue;
-    const alt = { ...inputs, weights: format, groupSize: WEIGHT_FORMATS[format].grouped ? DEFAULT_GROUP_SIZE : undefined };
-    const tp = validTensorParallelSizes(inputs.model, standard).find((t) => computePlan(alt, t).fits);
+    const alt = {
+      ...inputs,
+      weights: format,
+      groupSize: WEIGHT_FORMATS[format].grouped ? DEFAULT_GROUP_SIZE : undefined,
+    };
+    const tp = validTensorParallelSizes(inputs.model, standard).find(
+      (t) => computePlan(alt, t).fits,
+    );
     if (tp) {
       out.push(`quantize to ${format} (--weights ${format}), which fits at tensor-parallel ${tp}`);
       break;
@@ -272,12 +327,20 @@ function suggest(inputs: Inputs, plan: Omit<MemoryPlan, 'suggestions'>, standard
  * @throws ComplianceError for malformed input (zero, negative, NaN or fractional counts,
  * a budget over the model's context, a tensor-parallel size that does not divide the heads)
  */
-export function planMemory(request: PlanRequest, standard: Standard = DEFAULT_STANDARD): MemoryPlan {
+export function planMemory(
+  request: PlanRequest,
+  standard: Standard = DEFAULT_STANDARD,
+): MemoryPlan {
   const inputs = validateRequest(request, standard);
   const valid = validTensorParallelSizes(inputs.model, standard);
   let tp: number;
   if (request.tensorParallelSize !== undefined) {
-    tp = positiveInteger(request.tensorParallelSize, 'HW-2', 'tensorParallelSize', 'the tensor-parallel size (GPUs per pod)');
+    tp = positiveInteger(
+      request.tensorParallelSize,
+      'HW-2',
+      'tensorParallelSize',
+      'the tensor-parallel size (GPUs per pod)',
+    );
     if (tp > standard.hardware.maxGpusPerPod) {
       throw new ComplianceError({
         rule: 'HW-2',
@@ -300,7 +363,10 @@ export function planMemory(request: PlanRequest, standard: Standard = DEFAULT_ST
     tp = valid.find((t) => computePlan(inputs, t).fits) ?? valid[valid.length - 1];
   }
   const plan = computePlan(inputs, tp);
-  return Object.freeze({ ...plan, suggestions: Object.freeze(plan.fits ? [] : suggest(inputs, plan, standard)) });
+  return Object.freeze({
+    ...plan,
+    suggestions: Object.freeze(plan.fits ? [] : suggest(inputs, plan, standard)),
+  });
 }
 
 /**
@@ -314,12 +380,16 @@ export function planRefusal(plan: MemoryPlan, field = 'model'): ComplianceError 
     plan.weightBytes > plan.budgetBytes
       ? `needs ${gib(plan.weightBytes)} of weights per GPU`
       : `needs ${gib(plan.totalBytes)} per GPU (weights ${gib(plan.weightBytes)}, KV cache ${gib(plan.kvCacheBytes)} for ${plan.concurrency} x ${plan.tokenBudget} tokens, overhead ${gib(plan.overheadBytes)})`;
-  const fix = plan.suggestions.length > 0 ? `; what would fit: ${plan.suggestions.join('; or ')}` : '';
+  const fix =
+    plan.suggestions.length > 0 ? `; what would fit: ${plan.suggestions.join('; or ')}` : '';
   return new ComplianceError({
     rule: 'MEM-2',
     field,
     limit: budget,
-    received: plan.weightBytes > plan.budgetBytes ? `${gib(plan.weightBytes)} of weights` : gib(plan.totalBytes),
+    received:
+      plan.weightBytes > plan.budgetBytes
+        ? `${gib(plan.weightBytes)} of weights`
+        : gib(plan.totalBytes),
     message: `${plan.model} in ${plan.weights} ${what} at tensor-parallel ${plan.tensorParallelSize}; the budget is ${budget}${fix}`,
   });
 }
@@ -328,7 +398,11 @@ export function planRefusal(plan: MemoryPlan, field = 'model'): ComplianceError 
  * Plans and insists that the plan fits.
  * @throws ComplianceError (MEM-2) with the numbers and what would fit
  */
-export function requireFittingPlan(request: PlanRequest, standard: Standard = DEFAULT_STANDARD, field = 'model'): MemoryPlan {
+export function requireFittingPlan(
+  request: PlanRequest,
+  standard: Standard = DEFAULT_STANDARD,
+  field = 'model',
+): MemoryPlan {
   const plan = planMemory(request, standard);
   if (!plan.fits) throw planRefusal(plan, field);
   return plan;

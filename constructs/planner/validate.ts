@@ -15,7 +15,13 @@ const INTEGER_FIELDS = [
 ] as const;
 
 function fail(field: string, limit: string, received: unknown, message: string): never {
-  throw new ComplianceError({ rule: 'MEM-2', field, limit, received: describeValue(received), message });
+  throw new ComplianceError({
+    rule: 'MEM-2',
+    field,
+    limit,
+    received: describeValue(received),
+    message,
+  });
 }
 
 /**
@@ -26,7 +32,8 @@ function fail(field: string, limit: string, received: unknown, message: string):
  * @throws ComplianceError (MEM-2) naming the field
  */
 export function validateArchitecture(model: ModelArchitecture, field = 'model'): ModelArchitecture {
-  if (!model || typeof model !== 'object') fail(field, 'a model architecture', model, 'no model architecture given');
+  if (!model || typeof model !== 'object')
+    fail(field, 'a model architecture', model, 'no model architecture given');
   if (typeof model.name !== 'string' || !/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/.test(model.name)) {
     fail(
       `${field}.name`,
@@ -38,7 +45,12 @@ export function validateArchitecture(model: ModelArchitecture, field = 'model'):
   for (const key of INTEGER_FIELDS) {
     const v = model[key];
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
-      fail(`${field}.${key}`, 'a whole number greater than 0', v, `${model.name}: ${key} must be a whole number greater than 0`);
+      fail(
+        `${field}.${key}`,
+        'a whole number greater than 0',
+        v,
+        `${model.name}: ${key} must be a whole number greater than 0`,
+      );
     }
   }
   if (model.attentionHeads % model.kvHeads !== 0) {
@@ -50,17 +62,38 @@ export function validateArchitecture(model: ModelArchitecture, field = 'model'):
     );
   }
   if (!['float16', 'bfloat16', 'float32'].includes(model.nativeDtype)) {
-    fail(`${field}.nativeDtype`, 'float16, bfloat16 or float32', model.nativeDtype, `${model.name}: unknown dtype`);
+    fail(
+      `${field}.nativeDtype`,
+      'float16, bfloat16 or float32',
+      model.nativeDtype,
+      `${model.name}: unknown dtype`,
+    );
   }
   if (model.experts) {
     const { count, activePerToken } = model.experts;
-    if (!Number.isSafeInteger(count) || count < 2 || !Number.isSafeInteger(activePerToken) || activePerToken < 1 || activePerToken > count) {
-      fail(`${field}.experts`, '2 or more experts, 1..count active per token', model.experts, `${model.name}: invalid expert layout`);
+    if (
+      !Number.isSafeInteger(count) ||
+      count < 2 ||
+      !Number.isSafeInteger(activePerToken) ||
+      activePerToken < 1 ||
+      activePerToken > count
+    ) {
+      fail(
+        `${field}.experts`,
+        '2 or more experts, 1..count active per token',
+        model.experts,
+        `${model.name}: invalid expert layout`,
+      );
     }
   }
   if (model.role === 'embedding' && model.embeddingDimensions !== undefined) {
     if (!Number.isSafeInteger(model.embeddingDimensions) || model.embeddingDimensions <= 0) {
-      fail(`${field}.embeddingDimensions`, 'a whole number greater than 0', model.embeddingDimensions, `${model.name}: invalid embedding dimension`);
+      fail(
+        `${field}.embeddingDimensions`,
+        'a whole number greater than 0',
+        model.embeddingDimensions,
+        `${model.name}: invalid embedding dimension`,
+      );
     }
   }
   const counted = countParameters(model);

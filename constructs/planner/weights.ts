@@ -39,8 +39,8 @@ export function tensorInventory(model: ModelArchitecture): TensorInventory {
   for (let l = 0; l < layers; l++) linears.push(...perLayer);
 
   const embedding = model.vocabSize * h;
-  const hasOutputHead = !model.tiedEmbeddings && model.role !== 'embedding';
-  const outputHead = hasOutputHead ? model.vocabSize * h : 0;
+  // An untied output head is part of the checkpoint even when an embedding model never uses it.
+  const outputHead = model.tiedEmbeddings ? 0 : model.vocabSize * h;
   const norms = (2 * layers + 1) * h;
   const biases = model.attentionBias ? layers * (q * d + 2 * kv * d) : 0;
   const routers = model.experts ? layers * h * model.experts.count : 0;
@@ -54,12 +54,14 @@ export function tensorInventory(model: ModelArchitecture): TensorInventory {
 /** The parameter count the shapes of an architecture imply. */
 export function countParameters(model: ModelArchitecture): number {
   const inv = tensorInventory(model);
-  return inv.linears.reduce((n, l) => n + l.inFeatures * l.outFeatures, 0) + inv.unquantizedParameters;
+  return (
+    inv.linears.reduce((n, l) => n + l.inFeatures * l.outFeatures, 0) + inv.unquantizedParameters
+  );
 }
 
 /** Options of {@link weightBytes}. */
 export interface WeightBytesOptions {
-  /** Quantization group size for AWQ and GPTQ. @default 128 */
+  /** Quantization group size for AWQ and GPTQ; -1 for one group per output channel. @default 128 */
   readonly groupSize?: number;
   /**
    * Bytes per element of the tensors that stay unquantized. 2 for the 16-bit formats the
@@ -77,7 +79,8 @@ function linearBytes(l: Linear, format: WeightFormatName, groupSize: number, ele
   let bytes = (n * spec.linearBits) / 8;
   if (spec.perChannelScale) bytes += l.outFeatures * 2;
   if (spec.grouped) {
-    const groups = Math.ceil(l.inFeatures / groupSize);
+    // GPTQ's group size -1 means one group over all input features (per-channel).
+    const groups = groupSize === -1 ? 1 : Math.ceil(l.inFeatures / groupSize);
     bytes += groups * l.outFeatures * 2; // scales, fp16
     bytes += (groups * l.outFeatures * spec.linearBits) / 8; // zero points, packed like the weights
   }
@@ -86,7 +89,11 @@ function linearBytes(l: Linear, format: WeightFormatName, groupSize: number, ele
 }
 
 /** Bytes of the whole checkpoint of a model in a weight format. */
-export function weightBytes(model: ModelArchitecture, format: WeightFormatName, options: WeightBytesOptions = {}): number {
+export function weightBytes(
+  model: ModelArchitecture,
+  format: WeightFormatName,
+  options: WeightBytesOptions = {},
+): number {
   const groupSize = options.groupSize ?? 128;
   const elem = options.unquantizedBytesPerElement ?? 2;
   const inv = tensorInventory(model);

@@ -22,7 +22,11 @@ export interface ComplianceErrorDetails {
 export class ComplianceError extends Error {
   /** True on every ComplianceError, also across copies of the library. */
   public static isComplianceError(x: unknown): x is ComplianceError {
-    return x instanceof Error && (x as Partial<ComplianceError>).rule !== undefined && x.name === 'ComplianceError';
+    return (
+      x instanceof Error &&
+      (x as Partial<ComplianceError>).rule !== undefined &&
+      x.name === 'ComplianceError'
+    );
   }
 
   public readonly rule: RuleId;
@@ -60,7 +64,12 @@ export class ComplianceError extends Error {
 /** Renders a value for an error message: strings quoted, numbers as they are. */
 export function describeValue(value: unknown): string {
   if (typeof value === 'string') return `'${value}'`;
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
+  if (
+    typeof value === 'number' ||
+    typeof value === 'boolean' ||
+    value === null ||
+    value === undefined
+  ) {
     return String(value);
   }
   try {

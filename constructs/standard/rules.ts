@@ -22,7 +22,8 @@ export enum EnforcementPoint {
 }
 
 /** The families of rules, as grouped in the standard. */
-export type RuleArea = 'HW' | 'MEM' | 'NODE' | 'W' | 'SW' | 'Q' | 'NET' | 'OBS' | 'ALM' | 'OPS' | 'SEC';
+export type RuleArea =
+  'HW' | 'MEM' | 'NODE' | 'W' | 'SW' | 'Q' | 'NET' | 'OBS' | 'ALM' | 'OPS' | 'SEC';
 
 /** The id of one rule, such as `MEM-2`. */
 export type RuleId =
@@ -158,11 +159,16 @@ export const RULES: readonly RuleDefinition[] = Object.freeze([
   ),
   rule('SW-1', 'Runtime versions are locked and checked at start-up.', [S, R]),
   rule('SW-2', 'Container images are pinned by digest.', [S, AD, AU]),
-  rule('Q-1', 'Production models are quantized to INT8 or 4-bit (AWQ, GPTQ); FP16/BF16 only under a waiver.', [
+  rule(
+    'Q-1',
+    'Production models are quantized to INT8 or 4-bit (AWQ, GPTQ); FP16/BF16 only under a waiver.',
+    [S, AU],
+  ),
+  rule('NET-1', 'A request longer than 5000 ms is cut with 504; nothing waits unbounded.', [
+    R,
     S,
     AU,
   ]),
-  rule('NET-1', 'A request longer than 5000 ms is cut with 504; nothing waits unbounded.', [R, S, AU]),
   rule(
     'NET-2',
     'Retries are bounded (at most 2, before the engine only), with exponential backoff, jitter and a 20% budget.',
@@ -173,21 +179,26 @@ export const RULES: readonly RuleDefinition[] = Object.freeze([
     S,
     AU,
   ]),
-  rule('NET-4', 'When more than 5% of requests fail over 60 s, ingress is shut (503) until recovery.', [
-    R,
-    AL,
-  ]),
-  rule('NET-5', 'Embedding services allow at most 200 requests per second per API key (429 beyond).', [
-    R,
-    S,
-  ]),
-  rule('NET-6', 'A request over the 4096-token budget is rejected at the edge, before the engine.', [
-    R,
-    S,
-  ]),
-  rule('NET-7', 'Embeddings are validated before the vector store: 1536 dimensions, no NaN or Inf.', [
-    R,
-  ]),
+  rule(
+    'NET-4',
+    'When more than 5% of requests fail over 60 s, ingress is shut (503) until recovery.',
+    [R, AL],
+  ),
+  rule(
+    'NET-5',
+    'Embedding services allow at most 200 requests per second per API key (429 beyond).',
+    [R, S],
+  ),
+  rule(
+    'NET-6',
+    'A request over the 4096-token budget is rejected at the edge, before the engine.',
+    [R, S],
+  ),
+  rule(
+    'NET-7',
+    'Embeddings are validated before the vector store: 1536 dimensions, no NaN or Inf.',
+    [R],
+  ),
   rule('OBS-1', 'Every inference deployment exports the five required GPU and engine metrics.', [
     S,
     AD,
@@ -199,18 +210,24 @@ export const RULES: readonly RuleDefinition[] = Object.freeze([
   rule('ALM-3', 'Critical: inference latency P99 above 10,000 ms.', [AL]),
   rule('ALM-4', 'Critical: 5xx responses above 2% of all traffic.', [AL]),
   rule('ALM-5', 'Grafana and CloudWatch dashboards show the five metrics and the alarms.', [S]),
-  rule('OPS-1', 'Every service declares and configures its behaviour on total GPU-cluster loss.', [S]),
+  rule('OPS-1', 'Every service declares and configures its behaviour on total GPU-cluster loss.', [
+    S,
+  ]),
   rule('OPS-2', 'A new service takes at most 1% of traffic until its review is recorded.', [S]),
   rule('OPS-3', 'Disruptions are bounded: PodDisruptionBudget and graceful drain.', [S, AU]),
   rule('OPS-4', 'The cluster refuses hand-written inference workloads that break the rules.', [AD]),
-  rule('SEC-1', 'Pods meet the restricted Pod Security Standard with a read-only root filesystem.', [
+  rule(
+    'SEC-1',
+    'Pods meet the restricted Pod Security Standard with a read-only root filesystem.',
+    [S, AD, AU],
+  ),
+  rule('SEC-2', 'Default-deny network; inference pods accept only the gateway and the scraper.', [
     S,
-    AD,
-    AU,
   ]),
-  rule('SEC-2', 'Default-deny network; inference pods accept only the gateway and the scraper.', [S]),
   rule('SEC-3', 'No service-account token unless needed; least-privilege IAM.', [S, AU]),
-  rule('SEC-4', "The AWS side passes cdk-nag AwsSolutions and Control Tower proactive controls.", [T]),
+  rule('SEC-4', 'The AWS side passes cdk-nag AwsSolutions and Control Tower proactive controls.', [
+    T,
+  ]),
 ]);
 
 const BY_ID: ReadonlyMap<string, RuleDefinition> = new Map(RULES.map((r) => [r.id, r]));

@@ -23,7 +23,11 @@ export interface HardwareStandard {
   /** The most GPUs one pod may hold (HW-2). */
   readonly maxGpusPerPod: number;
   /** The taint that isolates GPU nodes (HW-4), as `key=value:Effect`. */
-  readonly gpuTaint: { readonly key: string; readonly value: string; readonly effect: 'NoSchedule' };
+  readonly gpuTaint: {
+    readonly key: string;
+    readonly value: string;
+    readonly effect: 'NoSchedule';
+  };
 }
 
 /** The numbers of the GPU memory rules (MEM). */
@@ -284,7 +288,10 @@ export function deriveStandard(base: Standard, overrides: StandardOverrides): St
       if (!(key in target)) {
         throw new Error(`deriveStandard: '${section}.${key}' is not a field of the standard`);
       }
-      if (typeof target[key] === 'number' && (typeof value !== 'number' || !Number.isFinite(value) || value < 0)) {
+      if (
+        typeof target[key] === 'number' &&
+        (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+      ) {
         const rule = FIELD_RULES[`${section}.${key}`];
         throw new Error(
           `deriveStandard: ${rule ? `${rule}: ` : ''}'${section}.${key}' must be a finite, non-negative number; received ${String(value)}`,

@@ -30,7 +30,8 @@ function endOfDay(date: string): Date | undefined {
   if (!m) return undefined;
   const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
   const t = new Date(Date.UTC(y, mo - 1, d, 23, 59, 59, 999));
-  if (t.getUTCFullYear() !== y || t.getUTCMonth() !== mo - 1 || t.getUTCDate() !== d) return undefined;
+  if (t.getUTCFullYear() !== y || t.getUTCMonth() !== mo - 1 || t.getUTCDate() !== d)
+    return undefined;
   return t;
 }
 
@@ -39,7 +40,11 @@ function endOfDay(date: string): Date | undefined {
  * @param field where the waiver came from, for the error (`props.waivers[0]`)
  * @throws ComplianceError naming the waived rule and the field at fault
  */
-export function validateWaiver(waiver: Waiver, clock: Clock = SYSTEM_CLOCK, field = 'waiver'): void {
+export function validateWaiver(
+  waiver: Waiver,
+  clock: Clock = SYSTEM_CLOCK,
+  field = 'waiver',
+): void {
   const rawRule = (waiver as { rule?: unknown }).rule;
   if (typeof rawRule !== 'string' || !isRuleId(rawRule)) {
     throw new ComplianceError({
@@ -103,7 +108,11 @@ export class WaiverSet {
    * Validates every waiver and returns the set.
    * @throws ComplianceError on the first invalid or expired waiver, or a rule waived twice
    */
-  public static of(waivers: readonly Waiver[] = [], clock: Clock = SYSTEM_CLOCK, field = 'waivers'): WaiverSet {
+  public static of(
+    waivers: readonly Waiver[] = [],
+    clock: Clock = SYSTEM_CLOCK,
+    field = 'waivers',
+  ): WaiverSet {
     const seen = new Set<string>();
     waivers.forEach((w, i) => {
       validateWaiver(w, clock, `${field}[${i}]`);
