@@ -4,3 +4,4 @@
 export * from './standard';
 export * from './planner';
 export * from './aws';
+export * from './conventions';

@@ -1,0 +1,46 @@
+/**
+ * The contract between the GPU nodes and the inference pods: where preloaded weights live
+ * on a node, the label that says they are ready, and the labels every inference object
+ * carries. The boot scripts and the Kubernetes constructs both read these, so the two
+ * sides cannot drift apart.
+ */
+
+/** Where nodeadm's RAID0 local-storage strategy mounts the NVMe array. */
+export const NVME_MOUNT = '/mnt/k8s-disks/0';
+
+/** The directory under the NVMe mount that holds preloaded model weights. */
+export const WEIGHTS_ROOT = `${NVME_MOUNT}/models`;
+
+/** Label and annotation prefix of this project. */
+export const LABEL_PREFIX = 'compliance.inference';
+
+/** The directory of one model revision on a node: `<root>/<model>/<revision>`. */
+export function weightsDirectory(model: string, revision: string): string {
+  return `${WEIGHTS_ROOT}/${model}/${revision}`;
+}
+
+/** The file whose presence marks a verified, complete copy (W-2). Written last, atomically. */
+export const READY_MARKER = '.compliance-ready';
+
+/** The SHA-256 manifest stored beside the weights in the bucket and verified on the node (W-2). */
+export const CHECKSUM_MANIFEST = 'SHA256SUMS';
+
+/**
+ * The node label set once a model's weights are verified on the node (W-3):
+ * `weights.compliance.inference/<model>=<revision>`.
+ */
+export function weightsReadyLabel(model: string, revision: string): { key: string; value: string } {
+  return { key: `weights.${LABEL_PREFIX}/${model}`, value: revision };
+}
+
+/** The label every inference pod carries so admission and audit can find it. */
+export const INFERENCE_WORKLOAD_LABEL = `${LABEL_PREFIX}/workload`;
+
+/** The annotation that records the memory plan on a Deployment (MEM-2 audit). */
+export const PLAN_ANNOTATION = `${LABEL_PREFIX}/memory-plan`;
+
+/** The well-known node label carrying the EC2 instance type (HW-1). */
+export const INSTANCE_TYPE_LABEL = 'node.kubernetes.io/instance-type';
+
+/** The extended resource the NVIDIA device plugin advertises. */
+export const GPU_RESOURCE = 'nvidia.com/gpu';
