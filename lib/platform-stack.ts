@@ -1,8 +1,11 @@
-import { Stack, StackProps } from 'aws-cdk-lib';
+import { Stack, StackProps, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { InferenceCluster, InferenceClusterProps } from '../constructs/aws';
+import { denyGrantsOutsideAwsServices } from '../constructs/aws/private/kms-policy';
 import { DEFAULT_STANDARD, Standard, WaiverSet, WeightFormatName } from '../constructs/standard';
 
 /** A model the platform's GPU nodes preload and serve. */
@@ -107,11 +110,20 @@ export class PlatformStack extends Stack {
       flowLogs: {
         all: {
           destination: ec2.FlowLogDestination.toCloudWatchLogs(
-            new logs.LogGroup(this, 'VpcFlowLogs', { retention: logs.RetentionDays.ONE_YEAR }),
+            new logs.LogGroup(this, 'VpcFlowLogs', {
+              retention: logs.RetentionDays.ONE_YEAR,
+              encryptionKey: this.newLogsKey(),
+            }),
           ),
           trafficType: ec2.FlowLogTrafficType.ALL,
         },
       },
+    });
+
+    Validations.of(this.vpc).acknowledge({
+      id: 'CloudFormation-Validate::W3010',
+      reason:
+        'The zones are explicit on purpose: synthesis must run offline with no lookup, and preflight checks that p4d.24xlarge is offered in exactly these zones.',
     });
 
     this.inferenceCluster = new InferenceCluster(this, 'Inference', {
@@ -132,6 +144,35 @@ export class PlatformStack extends Stack {
         ? { 'compliance.inference/waivers': waiverAnnotations }
         : {}),
     };
+  }
+
+  /** A key for the platform's log groups, usable by CloudWatch Logs in this region only. */
+  private newLogsKey(): kms.Key {
+    const key = new kms.Key(this, 'LogsKey', {
+      description: 'Encryption of the platform log groups (VPC flow logs)',
+      enableKeyRotation: true,
+    });
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchLogsOfThisAccount',
+        principals: [new iam.ServicePrincipal(`logs.${this.region}.amazonaws.com`)],
+        actions: [
+          'kms:Encrypt*',
+          'kms:Decrypt*',
+          'kms:ReEncrypt*',
+          'kms:GenerateDataKey*',
+          'kms:Describe*',
+        ],
+        resources: ['*'],
+        conditions: {
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': `arn:${this.partition}:logs:${this.region}:${this.account}:log-group:*`,
+          },
+        },
+      }),
+    );
+    denyGrantsOutsideAwsServices(key);
+    return key;
   }
 
   /** The configured zones: the VPC takes its zones from here, so synthesis never looks them up. */

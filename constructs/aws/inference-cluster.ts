@@ -1,5 +1,5 @@
 import { KubectlV33Layer } from '@aws-cdk/lambda-layer-kubectl-v33';
-import { Annotations, ArnFormat, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, CfnElement, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -17,6 +17,8 @@ import {
   PINNED_NVIDIA_DEVICE_PLUGIN,
   PINNED_SYSTEM_NODE_RELEASE,
 } from './cluster-versions';
+import { acknowledgeClusterFindings } from './private/cluster-acknowledgements';
+import { denyGrantsOutsideAwsServices } from './private/kms-policy';
 
 /** The non-GPU node group that runs cluster services (CoreDNS, the CloudWatch agent's controller, ...). */
 export interface SystemNodeGroupOptions {
@@ -234,12 +236,15 @@ export class InferenceCluster extends Construct {
     }
 
     this.addonVersions = Object.freeze(addonVersions);
-    this.secretsKey =
-      props.secretsEncryptionKey ??
-      new kms.Key(this, 'SecretsKey', {
-        description: 'Envelope encryption of Kubernetes secrets of the inference cluster',
-        enableKeyRotation: true,
-      });
+    this.secretsKey = props.secretsEncryptionKey ?? this.newSecretsKey();
+    // Its own security group, so the handler's VPC configuration names a group that the Control
+    // Tower rule CT.LAMBDA.PR.3 can resolve (the cluster's own group is an attribute of the cluster).
+    const kubectlSecurityGroup = new ec2.SecurityGroup(this, 'KubectlSecurityGroup', {
+      vpc: props.vpc,
+      description:
+        'kubectl and helm handler of the inference cluster: HTTPS to the private API endpoint',
+      allowAllOutbound: true,
+    });
 
     this.cluster = new eks.Cluster(this, 'Cluster', {
       version: eks.KubernetesVersion.of(PINNED_KUBERNETES_VERSION),
@@ -253,8 +258,21 @@ export class InferenceCluster extends Construct {
       // that Auto Mode does not allow.
       defaultCapacityType: eks.DefaultCapacityType.NODEGROUP,
       defaultCapacity: 0,
-      kubectlProviderOptions: { kubectlLayer: new KubectlV33Layer(this, 'KubectlLayer') },
+      kubectlProviderOptions: {
+        kubectlLayer: new KubectlV33Layer(this, 'KubectlLayer'),
+        securityGroups: [kubectlSecurityGroup],
+      },
     });
+    Validations.of(this.cluster).acknowledge({
+      id: 'CloudFormation-Validate::W9009',
+      reason:
+        "aws-eks-v2 renders EncryptionConfig with Resources: ['secrets'], which the EKS API still requires for secrets encryption.",
+    });
+    this.cluster.connections.allowFrom(
+      kubectlSecurityGroup,
+      ec2.Port.tcp(443),
+      'kubectl handler to the Kubernetes API',
+    );
     (props.adminPrincipalArns ?? []).forEach((arn, i) => {
       this.cluster.grantClusterAdmin(`Admin${i}`, arn);
     });
@@ -280,7 +298,17 @@ export class InferenceCluster extends Construct {
     this.addons = addons;
     this.devicePlugin = this.addDevicePlugin(standard, chartVersion, imageTag, gpuNodeSelector);
 
+    acknowledgeClusterFindings(this.cluster, this.systemNodeGroup);
     this.node.addValidation({ validate: () => findUnpinnedAddons(this.cluster) });
+  }
+
+  private newSecretsKey(): kms.Key {
+    const key = new kms.Key(this, 'SecretsKey', {
+      description: 'Envelope encryption of Kubernetes secrets of the inference cluster',
+      enableKeyRotation: true,
+    });
+    denyGrantsOutsideAwsServices(key);
+    return key;
   }
 
   private addSystemNodeGroup(
@@ -292,6 +320,7 @@ export class InferenceCluster extends Construct {
     // A launch template, so that system nodes too require IMDSv2 and boot from an encrypted disk (NODE-4).
     const launchTemplate = new ec2.LaunchTemplate(this, 'SystemNodeLaunchTemplate', {
       requireImdsv2: true,
+      detailedMonitoring: true,
       httpPutResponseHopLimit: 1,
       blockDevices: [
         {
@@ -419,6 +448,30 @@ export class InferenceCluster extends Construct {
         resources: ['*'],
       }),
     );
+    const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
+    const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
+    const clusterId = stack.resolve((this.cluster.node.defaultChild as CfnElement).logicalId);
+    const logsArn = `arn:<AWS::Partition>:logs:${region}:${account}:log-group:`;
+    const acks: [string, string][] = [
+      [
+        'Resource::*',
+        'cloudwatch:PutMetricData is limited by a condition to the agent namespaces; ec2:DescribeVolumes, ec2:DescribeTags, logs:DescribeLogGroups and the X-Ray calls have no resource-level permissions.',
+      ],
+      [
+        `Resource::${logsArn}/aws/containerinsights/<${clusterId}>/*`,
+        "The agent writes only the log groups of this cluster's Container Insights prefix; their names are made by the agent.",
+      ],
+      [
+        `Resource::${logsArn}/aws/application-signals/*`,
+        'Application Signals writes its own log groups under this fixed prefix.',
+      ],
+    ];
+    for (const [finding, reason] of acks) {
+      Validations.of(role).acknowledge({
+        id: `AwsSolutions::AwsSolutions-IAM5[${finding}]`,
+        reason,
+      });
+    }
     return role;
   }
 
