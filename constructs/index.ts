@@ -5,3 +5,4 @@ export * from './standard';
 export * from './planner';
 export * from './aws';
 export * from './conventions';
+export * from './embeddings';
