@@ -5,6 +5,7 @@ import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct, IConstruct } from 'constructs';
+import { INSTANCE_TYPE_LABEL } from '../conventions';
 import { ComplianceError, DEFAULT_STANDARD, RuleId, Standard, describeValue } from '../standard';
 import {
   ADDON_VERSION_PATTERN,
@@ -197,7 +198,7 @@ export class InferenceCluster extends Construct {
       props.devicePlugin?.chartVersion ?? PINNED_NVIDIA_DEVICE_PLUGIN.chartVersion;
     const imageTag = props.devicePlugin?.imageTag ?? PINNED_NVIDIA_DEVICE_PLUGIN.imageTag;
     const gpuNodeSelector = props.devicePlugin?.gpuNodeSelector ?? {
-      'node.kubernetes.io/instance-type': standard.hardware.instanceType,
+      [INSTANCE_TYPE_LABEL]: standard.hardware.instanceType,
     };
     const vpcSubnets = props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
 
