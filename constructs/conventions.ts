@@ -44,3 +44,21 @@ export const INSTANCE_TYPE_LABEL = 'node.kubernetes.io/instance-type';
 
 /** The extended resource the NVIDIA device plugin advertises. */
 export const GPU_RESOURCE = 'nvidia.com/gpu';
+
+/**
+ * Where the boot script exposes each verified model revision as read-only bind mounts, one
+ * per GPU of the node, for the local volume provisioner to publish as PersistentVolumes of
+ * the model's storage class. Pods then claim the weights through a generic ephemeral
+ * volume, which the restricted Pod Security Standard allows where a hostPath is not.
+ */
+export const WEIGHTS_PV_ROOT = '/mnt/weights-pv';
+
+/** The StorageClass of one model revision's local weight volumes. */
+export function weightsStorageClass(model: string, revision: string): string {
+  return `weights-${model}-${revision}`.toLowerCase();
+}
+
+/** The discovery directory of one model revision's bind mounts on a node. */
+export function weightsPvDirectory(model: string, revision: string): string {
+  return `${WEIGHTS_PV_ROOT}/${weightsStorageClass(model, revision)}`;
+}

@@ -6,3 +6,4 @@ export * from './planner';
 export * from './aws';
 export * from './conventions';
 export * from './embeddings';
+export * from './k8s';

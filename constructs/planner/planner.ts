@@ -1,4 +1,4 @@
-import { closest } from 'fastest-levenshtein';
+import { distance } from 'fastest-levenshtein';
 import {
   ComplianceError,
   DEFAULT_STANDARD,
@@ -47,8 +47,14 @@ export function standardGpu(standard: Standard = DEFAULT_STANDARD): GpuSpec {
 export function catalogueModel(name: string, field = 'model'): ModelArchitecture {
   const found = MODEL_CATALOGUE[name];
   if (found) return found;
-  const near = CATALOGUE_NAMES.filter((n) => n.includes(name) || name.includes(n));
-  const suggestion = near.length > 0 ? near : [closest(String(name), [...CATALOGUE_NAMES])];
+  // Names that contain the input (a prefix such as 'mixtral'), else every name at the
+  // smallest edit distance: 'llama-2-71b' is one edit from both 'llama-2-7b' and 'llama-2-70b'.
+  const text = String(name);
+  const near = CATALOGUE_NAMES.filter((n) => n.includes(text));
+  const distances = CATALOGUE_NAMES.map((n) => distance(text, n));
+  const best = Math.min(...distances);
+  const suggestion =
+    near.length > 0 ? near : CATALOGUE_NAMES.filter((_, i) => distances[i] === best);
   throw new ComplianceError({
     rule: 'MEM-2',
     field,

@@ -48,6 +48,17 @@ export class ComplianceError extends Error {
     this.detail = details.message;
   }
 
+  /** The same error, naming another field (a construct's prop that fed a planner input). */
+  public withField(field: string): ComplianceError {
+    return new ComplianceError({
+      rule: this.rule,
+      field,
+      limit: this.limit,
+      received: this.received,
+      message: this.detail,
+    });
+  }
+
   /** The same error, with the field prefixed by a construct path or a parent field. */
   public at(path: string): ComplianceError {
     if (!path) return this;

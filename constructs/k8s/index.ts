@@ -1,0 +1,4 @@
+export * from './engine';
+export * from './service-policy';
+export * from './inference-service';
+export * from './inference-namespace';

@@ -1,0 +1,84 @@
+import { App, Chart, ChartProps } from 'cdk8s';
+import { Construct } from 'constructs';
+import {
+  Clock,
+  InferenceNamespace,
+  InferenceService,
+  InferenceServiceProps,
+  MODEL_CATALOGUE,
+} from '../constructs';
+
+/**
+ * The reference deployment: Llama 2 70B in AWQ 4-bit for generation and a
+ * 1536-dimension embedding model, as the platform's own stacks preload them.
+ */
+export const REFERENCE_MODELS = Object.freeze({
+  generation: Object.freeze({
+    model: 'llama-2-70b',
+    weights: 'awq',
+    weightsRevision: '8d5c0a5',
+  }),
+  embedding: Object.freeze({
+    model: 'gte-qwen2-1.5b-instruct',
+    weights: 'int8',
+    weightsRevision: '5e3e4d1',
+  }),
+} as const);
+
+/** The serving image of the reference deployment, pinned by digest (SW-2). */
+export const REFERENCE_IMAGE =
+  'public.ecr.aws/compliant-inference/vllm-openai@sha256:4f1c6a1f3c7ae9a0c2d5e6b8f90a1b2c3d4e5f60718293a4b5c6d7e8f9012345';
+
+/** Properties of the reference workloads chart. */
+export interface ReferenceWorkloadsProps extends ChartProps {
+  /** The clock waivers and reviews are checked against. */
+  readonly clock?: Clock;
+  /** Overrides applied to both services (tests use them to vary inputs). */
+  readonly overrides?: Partial<InferenceServiceProps>;
+}
+
+/** The inference namespace and the two reference services. */
+export class ReferenceWorkloads extends Chart {
+  public readonly generation: InferenceService;
+  public readonly embedding: InferenceService;
+
+  constructor(scope: Construct, id: string, props: ReferenceWorkloadsProps = {}) {
+    super(scope, id, { namespace: 'inference', ...props });
+    new InferenceNamespace(this, 'Namespace', { name: this.namespace ?? 'inference' });
+    const common = {
+      image: REFERENCE_IMAGE,
+      replicas: 2,
+      clock: props.clock,
+      gpuLossPlan: { kind: 'fail-fast', retryAfterSeconds: 30 } as const,
+      review: { reviewer: 'sre-oncall-lead', date: '2026-11-20' },
+      ...props.overrides,
+    };
+    this.generation = new InferenceService(this, 'Generation', {
+      ...REFERENCE_MODELS.generation,
+      role: 'generation',
+      ...common,
+    });
+    this.embedding = new InferenceService(this, 'Embedding', {
+      ...REFERENCE_MODELS.embedding,
+      role: 'embedding',
+      concurrency: 32,
+      ...common,
+    });
+  }
+}
+
+/** Builds the reference workloads into a cdk8s app writing to `outdir`. */
+export function synthReferenceWorkloads(outdir: string, clock?: Clock): App {
+  const app = new App({ outdir, outputFileExtension: '.yaml' });
+  new ReferenceWorkloads(app, 'inference-workloads', { clock });
+  app.synth();
+  return app;
+}
+
+/** The catalogue entries of the reference models, for the platform stack's preload list. */
+export function referenceModelArchitectures() {
+  return [
+    MODEL_CATALOGUE[REFERENCE_MODELS.generation.model],
+    MODEL_CATALOGUE[REFERENCE_MODELS.embedding.model],
+  ];
+}
