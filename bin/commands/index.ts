@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { Output } from '../private/output';
 import { registerPlan } from './plan';
+import { registerPreflight } from './preflight';
 
 /**
  * A command registers itself on the program. Its action reports the exit code through
@@ -13,4 +14,4 @@ export type RegisterCommand = (
 ) => void;
 
 /** Every command of the CLI, in the order `--help` lists them. */
-export const COMMANDS: readonly RegisterCommand[] = [registerPlan];
+export const COMMANDS: readonly RegisterCommand[] = [registerPlan, registerPreflight];
