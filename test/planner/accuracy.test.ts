@@ -1,6 +1,6 @@
 import { MODEL_CATALOGUE, countParameters } from '../../constructs';
 import { PUBLISHED_CHECKPOINTS } from '../fixtures/published-checkpoints';
-import { accuracyRows } from '../../scripts/accuracy-table';
+import { accuracyRows } from '../../scripts/readme-blocks';
 
 describe('predicted weight bytes against published checkpoints', () => {
   const rows = accuracyRows();
