@@ -4,3 +4,4 @@ export * from './capacity-reservation';
 export * from './node-image';
 export * from './weights-bucket';
 export * from './gpu-node-group';
+export * from './manifest-deployment';
