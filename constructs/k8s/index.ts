@@ -2,3 +2,4 @@ export * from './engine';
 export * from './service-policy';
 export * from './inference-service';
 export * from './inference-namespace';
+export * from './inference-monitoring';
