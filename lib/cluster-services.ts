@@ -1,0 +1,22 @@
+import { Chart, ChartProps } from 'cdk8s';
+import { Construct } from 'constructs';
+import { WeightsVolumes } from '../constructs';
+import { REFERENCE_MODELS } from './reference-workloads';
+
+/**
+ * Cluster services the inference workloads rely on, installed by the platform team:
+ * the node-local weights volumes (W-3).
+ */
+export class ClusterServices extends Chart {
+  public readonly weightsVolumes: WeightsVolumes;
+
+  constructor(scope: Construct, id: string, props: ChartProps = {}) {
+    super(scope, id, props);
+    this.weightsVolumes = new WeightsVolumes(this, 'WeightsVolumes', {
+      weights: Object.values(REFERENCE_MODELS).map((m) => ({
+        name: m.model,
+        revision: m.weightsRevision,
+      })),
+    });
+  }
+}
