@@ -15,7 +15,9 @@ const SPEC = join(__dirname, '..', '..', '..', 'shared', 'spec', 'STANDARD.md');
 describe('the rules as data', () => {
   test('every rule id of STANDARD.md is in RULES, and nothing else', () => {
     const spec = readFileSync(SPEC, 'utf8');
-    const ids = [...spec.matchAll(/^\| ((?:HW|MEM|NODE|W|SW|Q|NET|OBS|ALM|OPS|SEC)-\d+) \|/gm)].map((m) => m[1]);
+    const ids = [...spec.matchAll(/^\| ((?:HW|MEM|NODE|W|SW|Q|NET|OBS|ALM|OPS|SEC)-\d+) \|/gm)].map(
+      (m) => m[1],
+    );
     expect(ids.length).toBeGreaterThan(30);
     expect(RULES.map((r) => r.id).sort()).toEqual([...new Set(ids)].sort());
   });
@@ -131,7 +133,9 @@ describe('deriveStandard', () => {
   });
 
   test('refuses a variant without a reason', () => {
-    expect(() => deriveStandard(DEFAULT_STANDARD, { version: 'x', reason: ' ' })).toThrow(/needs a reason/);
+    expect(() => deriveStandard(DEFAULT_STANDARD, { version: 'x', reason: ' ' })).toThrow(
+      /needs a reason/,
+    );
   });
 
   test('refuses a field the standard does not have', () => {
@@ -146,7 +150,11 @@ describe('deriveStandard', () => {
 
   test('refuses a non-finite number, naming the rule the field serves', () => {
     expect(() =>
-      deriveStandard(DEFAULT_STANDARD, { version: 'x', reason: 'r', traffic: { requestTimeoutMs: NaN } }),
+      deriveStandard(DEFAULT_STANDARD, {
+        version: 'x',
+        reason: 'r',
+        traffic: { requestTimeoutMs: NaN },
+      }),
     ).toThrow(/NET-1: 'traffic.requestTimeoutMs' must be a finite/);
   });
 });

@@ -24,10 +24,12 @@ describe('validateWaiver', () => {
   });
 
   test('a waiver is in force through the whole of its expiry day (UTC)', () => {
-    expect(() => validateWaiver({ ...valid, expires: '2026-12-03' }, fixedClock('2026-12-03T23:59:59Z'))).not.toThrow();
-    expect(() => validateWaiver({ ...valid, expires: '2026-12-03' }, fixedClock('2026-12-04T00:00:00Z'))).toThrow(
-      /^Q-1: the waiver of Q-1 approved by sre-review-board expired on 2026-12-03/,
-    );
+    expect(() =>
+      validateWaiver({ ...valid, expires: '2026-12-03' }, fixedClock('2026-12-03T23:59:59Z')),
+    ).not.toThrow();
+    expect(() =>
+      validateWaiver({ ...valid, expires: '2026-12-03' }, fixedClock('2026-12-04T00:00:00Z')),
+    ).toThrow(/^Q-1: the waiver of Q-1 approved by sre-review-board expired on 2026-12-03/);
   });
 
   test.each([
@@ -46,7 +48,10 @@ describe('validateWaiver', () => {
 
 describe('WaiverSet', () => {
   test('reports every waiver in force, and which rules it covers', () => {
-    const set = WaiverSet.of([valid, { ...valid, rule: 'NODE-2', values: { cudaDriver: '570.172.08' } }], clock);
+    const set = WaiverSet.of(
+      [valid, { ...valid, rule: 'NODE-2', values: { cudaDriver: '570.172.08' } }],
+      clock,
+    );
     expect(set.covers('Q-1')).toBe(true);
     expect(set.covers('MEM-2')).toBe(false);
     expect(set.get('NODE-2')?.values).toEqual({ cudaDriver: '570.172.08' });
@@ -91,7 +96,13 @@ describe('ComplianceError', () => {
   });
 
   test('at() prefixes the field with a construct path', () => {
-    const e = new ComplianceError({ rule: 'HW-1', field: 'instanceType', limit: 'p4d.24xlarge', received: "'g5.xlarge'", message: 'm' });
+    const e = new ComplianceError({
+      rule: 'HW-1',
+      field: 'instanceType',
+      limit: 'p4d.24xlarge',
+      received: "'g5.xlarge'",
+      message: 'm',
+    });
     expect(e.at('Stack/Gpu').field).toBe('Stack/Gpu.instanceType');
   });
 });
