@@ -7,3 +7,4 @@ export * from './aws';
 export * from './conventions';
 export * from './embeddings';
 export * from './k8s';
+export * from './audit';

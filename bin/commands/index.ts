@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { Output } from '../private/output';
+import { registerAudit } from './audit';
 import { registerPlan } from './plan';
 import { registerPreflight } from './preflight';
 
@@ -14,4 +15,8 @@ export type RegisterCommand = (
 ) => void;
 
 /** Every command of the CLI, in the order `--help` lists them. */
-export const COMMANDS: readonly RegisterCommand[] = [registerPlan, registerPreflight];
+export const COMMANDS: readonly RegisterCommand[] = [
+  registerPlan,
+  registerPreflight,
+  registerAudit,
+];
