@@ -13,7 +13,7 @@ import { createServer } from 'net';
 import { tmpdir } from 'os';
 import * as path from 'path';
 import { bootScriptDir } from '../../constructs/aws/private/boot-scripts';
-import { CHECKSUM_MANIFEST, READY_MARKER } from '../../constructs/conventions';
+import { CHECKSUM_MANIFEST, READY_MARKER, weightsStorageClass } from '../../constructs/conventions';
 
 /** Debian's AWS CLI v2; the `aws` on PATH may be v1. */
 const AWS_CLI = '/usr/bin/aws';
@@ -61,8 +61,7 @@ interface Fixture {
 const GOOD: Fixture = {
   prefix: 'llama-2-70b-awq/3f1c2b0',
   files: {
-    'model-00001-of-00002.safetensors': randomBytes(3 * 1024 * 1024),
-    'model-00002-of-00002.safetensors': randomBytes(1024 * 1024 + 17),
+    'model-00001-of-00001.safetensors': randomBytes(4 * 1024 * 1024 - 57),
     'config.json': Buffer.from('{"architectures":["LlamaForCausalLM"]}\n'),
     'tokenizer/tokenizer.json': Buffer.from('{"version":"1.0"}\n'),
   },
@@ -78,12 +77,25 @@ const CORRUPT: Fixture = {
     'config.json': Buffer.from('{}\n'),
     'model.safetensors': Buffer.from('these are not the weights'),
   },
-  manifest: `${sha256('{}\n')}  config.json\n${sha256('the weights the manifest was made from')}  model.safetensors\n`,
+  manifest: `${sha256('the weights the manifest was made from')}  model.safetensors\n${sha256('{}\n')}  config.json\n`,
 };
 const BIG: Fixture = {
   prefix: 'big/r1',
-  files: { 'model.safetensors': randomBytes(48 * 1024 * 1024) },
+  files: { 'model.safetensors': randomBytes(32 * 1024 * 1024) },
 };
+
+/** Where one run writes. */
+interface Target {
+  readonly weights: string;
+  readonly console: string;
+}
+
+/** How one run ended: exit status, console lines, and the lines that start with a rule id. */
+interface Run {
+  readonly status: number | null;
+  readonly lines: string[];
+  readonly verdicts: string[];
+}
 
 function manifestOf(f: Fixture): string {
   return (
@@ -99,6 +111,8 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
   let endpoint = '';
   let root = '';
   let baseEnv: Record<string, string> = {};
+  const mounted: string[] = [];
+  let runs: Record<'missing' | 'corrupt' | 'down' | 'noRaid', Promise<Run>>;
 
   beforeAll(async () => {
     for (const tool of [AWS_CLI]) {
@@ -154,28 +168,41 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
     };
     aws('s3', 'mb', `s3://${BUCKET}`);
     aws('s3', 'sync', '--only-show-errors', upload, `s3://${BUCKET}/`);
+
+    // The fault runs are independent: start them together, each test awaits its own.
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    runs = {
+      missing: preload(target('missing'), `broken:r1:${MISSING.prefix}`),
+      corrupt: preload(target('corrupt'), `corrupt:r1:${CORRUPT.prefix}`),
+      down: preload(target('down'), GOOD_MODEL, { CI_S3_ENDPOINT: closed }),
+      noRaid: preload(target('no-raid'), GOOD_MODEL, {
+        CI_REQUIRE_RAID: '1',
+        CI_RAID_MOUNT: path.join(root, 'no-raid', 'nvme'),
+      }),
+    };
   }, 40000);
 
   afterAll(() => {
     moto?.kill('SIGKILL');
+    for (const m of mounted) spawnSync('umount', [m]);
     if (root) rmSync(root, { recursive: true, force: true });
   });
 
   /** A fresh NVMe mount and console for one run. */
-  function target(name: string): { weights: string; console: string } {
+  function target(name: string): Target {
     const dir = path.join(root, name);
     mkdirSync(path.join(dir, 'nvme'), { recursive: true });
     return { weights: path.join(dir, 'nvme', 'models'), console: path.join(dir, 'console') };
   }
 
-  function preload(
-    t: { weights: string; console: string },
+  /** Starts the preload step as the gate unit would; resolves when it exits. */
+  function start(
+    t: Target,
     models: string,
     env: Record<string, string> = {},
-  ): { status: number | null; lines: string[]; verdicts: string[] } {
-    const r = spawnSync('bash', [SCRIPT], {
-      encoding: 'utf8',
-      timeout: 30000,
+  ): { child: ChildProcess; done: Promise<Run> } {
+    const child = spawn('bash', [SCRIPT], {
+      stdio: 'ignore',
       env: {
         ...baseEnv,
         CI_WEIGHTS_DIR: t.weights,
@@ -184,10 +211,20 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
         ...env,
       },
     });
-    return result(r.status, t.console);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 40000);
+    const done = new Promise<Run>((resolve) =>
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        resolve(result(code, t.console));
+      }),
+    );
+    return { child, done };
   }
 
-  function result(status: number | null, consoleFile: string) {
+  const preload = (t: Target, models: string, env: Record<string, string> = {}) =>
+    start(t, models, env).done;
+
+  function result(status: number | null, consoleFile: string): Run {
     const lines = existsSync(consoleFile)
       ? readFileSync(consoleFile, 'utf8').split('\n').filter(Boolean)
       : [];
@@ -199,18 +236,15 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
     if (!existsSync(dir)) return [];
     return readdirSync(dir, { recursive: true, withFileTypes: true })
       .filter((e) => e.isFile())
-      .map((e) =>
-        path.relative(
-          dir,
-          path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name),
-        ),
-      )
+      .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
       .sort();
   }
 
-  test('copies every file, verifies it against SHA256SUMS and then writes the ready marker', () => {
+  const GOOD_MODEL = `llama-2-70b-awq:3f1c2b0:${GOOD.prefix}`;
+
+  test('copies every file, verifies it against SHA256SUMS, writes the ready marker, and a second boot fetches nothing', async () => {
     const t = target('success');
-    const r = preload(t, `llama-2-70b-awq:3f1c2b0:${GOOD.prefix}`);
+    const r = await preload(t, GOOD_MODEL);
     expect(r.status).toBe(0);
     expect(r.verdicts).toEqual([]);
     const dir = path.join(t.weights, 'llama-2-70b-awq', '3f1c2b0');
@@ -220,31 +254,63 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
     }
     const marker = readFileSync(path.join(dir, READY_MARKER), 'utf8');
     expect(marker).toContain(`manifest_sha256=${sha256(manifestOf(GOOD))}`);
-    expect(marker).toContain('files=4');
-    // Progress: bytes, rate and time left, then the W-2 verdict of success.
-    expect(
-      r.lines.some((l) =>
-        /^compliant-inference: W-1 llama-2-70b-awq@3f1c2b0: [\d.]+ \w+ of 4\.0 MiB, [\d.]+ \w+\/s, (\d+ s|unknown) left$/.test(
-          l,
-        ),
-      ),
-    ).toBe(true);
+    expect(marker).toContain('files=3');
+    // Progress: bytes, rate and time left, then the W-2 line of success.
+    const progress =
+      /^compliant-inference: W-1 llama-2-70b-awq@3f1c2b0: [\d.]+ \w+ of 4\.0 MiB, [\d.]+ \w+\/s, (\d+ s|unknown) left$/;
+    expect(r.lines.some((l) => progress.test(l))).toBe(true);
     expect(r.lines).toContain(
-      'compliant-inference: W-2 llama-2-70b-awq@3f1c2b0: 4 files, 4.0 MiB verified against SHA256SUMS; ready',
+      'compliant-inference: W-2 llama-2-70b-awq@3f1c2b0: 3 files, 4.0 MiB verified against SHA256SUMS; ready',
     );
 
-    // A second boot finds everything verified and fetches nothing.
-    const again = preload(t, `llama-2-70b-awq:3f1c2b0:${GOOD.prefix}`);
+    const again = await preload(t, GOOD_MODEL);
     expect(again.status).toBe(0);
     expect(again.lines).toContain(
-      'compliant-inference: W-1 llama-2-70b-awq@3f1c2b0: 0 of 4 files to fetch, 0 B of 4.0 MiB',
+      'compliant-inference: W-1 llama-2-70b-awq@3f1c2b0: 0 of 3 files to fetch, 0 B of 4.0 MiB',
     );
     expect(existsSync(path.join(dir, READY_MARKER))).toBe(true);
+
+    // W-3: the verified revision offered as read-only bind mounts, one per GPU.
+    const pvRoot = path.join(root, 'pv');
+    const mounts = [0, 1].map((i) =>
+      path.join(pvRoot, weightsStorageClass('llama-2-70b-awq', '3f1c2b0'), `gpu${i}`),
+    );
+    mounted.push(...mounts);
+    const exposed = await preload(t, GOOD_MODEL, {
+      CI_WEIGHTS_PV_ROOT: pvRoot,
+      CI_WEIGHTS_PV_COUNT: '2',
+    });
+    const writable = (dir: string) => {
+      try {
+        writeFileSync(path.join(dir, 'injected'), 'x');
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const outcome =
+      exposed.status === 0
+        ? mounts.map((m) => ({
+            mountpoint: spawnSync('mountpoint', ['-q', m]).status === 0,
+            config: readFileSync(path.join(m, 'config.json'), 'utf8'),
+            writable: writable(m),
+          }))
+        : exposed.verdicts.map((v) => /^W-3: could not bind .* read-only at .*gpu0/.test(v));
+    // As root the mounts are made; without the right to mount the step fails closed, naming W-3.
+    expect(outcome).toEqual(
+      process.getuid?.() === 0
+        ? mounts.map(() => ({
+            mountpoint: true,
+            config: GOOD.files['config.json'].toString(),
+            writable: false,
+          }))
+        : [true],
+    );
   });
 
-  test('a missing object fails with one W-1 line naming it, and no ready marker', () => {
+  test('a missing object fails with one W-1 line naming it, and no ready marker', async () => {
     const t = target('missing');
-    const r = preload(t, `broken:r1:${MISSING.prefix}`);
+    const r = await runs.missing;
     expect(r.status).not.toBe(0);
     expect(r.verdicts).toEqual([
       `W-1: s3://${BUCKET}/missing/r1/model.safetensors is listed in SHA256SUMS but missing from the bucket`,
@@ -252,9 +318,9 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
     expect(existsSync(path.join(t.weights, 'broken', 'r1', READY_MARKER))).toBe(false);
   });
 
-  test('a checksum mismatch fails with one W-2 line naming the object, removes the bad copy, and writes no marker', () => {
+  test('a checksum mismatch fails with one W-2 line naming the object, removes the bad copy, and writes no marker', async () => {
     const t = target('corrupt');
-    const r = preload(t, `corrupt:r1:${CORRUPT.prefix}`);
+    const r = await runs.corrupt;
     expect(r.status).not.toBe(0);
     expect(r.verdicts).toHaveLength(1);
     expect(r.verdicts[0]).toMatch(
@@ -262,15 +328,12 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
         `^W-2: checksum mismatch for s3://${BUCKET}/corrupt/r1/model\\.safetensors: SHA256SUMS says [0-9a-f]{64}, the copy has [0-9a-f]{64}; no ready marker written$`,
       ),
     );
-    const dir = path.join(t.weights, 'corrupt', 'r1');
-    expect(tree(dir)).toEqual(['config.json']);
+    expect(tree(path.join(t.weights, 'corrupt', 'r1'))).toEqual([]);
   });
 
   test('an endpoint that is down fails after the bounded retries with one W-1 line naming the object', async () => {
     const t = target('down');
-    const closed = `http://127.0.0.1:${await freePort()}`;
-    const started = Date.now();
-    const r = preload(t, `llama-2-70b-awq:3f1c2b0:${GOOD.prefix}`, { CI_S3_ENDPOINT: closed });
+    const r = await runs.down;
     expect(r.status).not.toBe(0);
     expect(r.verdicts).toHaveLength(1);
     expect(r.verdicts[0]).toMatch(
@@ -279,7 +342,6 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
       ),
     );
     expect(r.lines.filter((l) => / attempt 1 of 2 .* retrying in \d+ ms$/.test(l))).toHaveLength(1);
-    expect(Date.now() - started).toBeLessThan(20000);
     expect(existsSync(path.join(t.weights, 'llama-2-70b-awq', '3f1c2b0', READY_MARKER))).toBe(
       false,
     );
@@ -288,30 +350,23 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
   test('a download killed half-way fails with one W-1 line naming the object, leaves no marker, and a rerun completes', async () => {
     const t = target('killed');
     const models = `big:r1:${BIG.prefix}`;
-    const child = spawn('bash', [SCRIPT], {
-      stdio: 'ignore',
-      env: { ...baseEnv, CI_WEIGHTS_DIR: t.weights, CI_CONSOLE: t.console, CI_MODELS: models },
-    });
-    const exited = new Promise<number | null>((resolve) =>
-      child.on('exit', (code) => resolve(code)),
-    );
-    // Wait until the big object is being written, then stop the step as systemd would on timeout.
+    const { child, done } = start(t, models);
+    // Wait until the big object is being written, then stop the step as systemd does on timeout.
     const dir = path.join(t.weights, 'big', 'r1');
-    const deadline = Date.now() + 20000;
+    const deadline = Date.now() + 25000;
     while (!(existsSync(dir) && readdirSync(dir).some((n) => n.startsWith('model.safetensors')))) {
       if (Date.now() > deadline) throw new Error('the download never started');
       await new Promise((r) => setTimeout(r, 50));
     }
     child.kill('SIGTERM');
-    const status = await exited;
-    const r = result(status, t.console);
+    const r = await done;
     expect(r.status).not.toBe(0);
     expect(r.verdicts).toEqual([
       `W-1: preload of big@r1 interrupted by SIGTERM while downloading s3://${BUCKET}/big/r1/model.safetensors; no ready marker written`,
     ]);
     expect(existsSync(path.join(dir, READY_MARKER))).toBe(false);
 
-    const rerun = preload(t, models);
+    const rerun = await preload(t, models);
     expect(rerun.status).toBe(0);
     expect(sha256(readFileSync(path.join(dir, 'model.safetensors')))).toBe(
       sha256(BIG.files['model.safetensors']),
@@ -319,12 +374,9 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
     expect(existsSync(path.join(dir, READY_MARKER))).toBe(true);
   });
 
-  test('W-1: weights are refused when the NVMe RAID0 is not mounted', () => {
+  test('W-1: weights are refused when the NVMe RAID0 is not mounted', async () => {
     const t = target('no-raid');
-    const r = preload(t, `llama-2-70b-awq:3f1c2b0:${GOOD.prefix}`, {
-      CI_REQUIRE_RAID: '1',
-      CI_RAID_MOUNT: path.dirname(t.weights),
-    });
+    const r = await runs.noRaid;
     expect(r.status).not.toBe(0);
     expect(r.verdicts).toEqual([
       `W-1: ${path.dirname(t.weights)} is not mounted: the NVMe RAID0 that nodeadm builds is missing, and weights must not land on the root volume`,
