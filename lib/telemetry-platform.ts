@@ -1,0 +1,583 @@
+import { Annotations, Duration, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as eks from 'aws-cdk-lib/aws-eks-v2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import { denyGrantsOutsideAwsServices } from '../constructs/aws/private/kms-policy';
+import { INSTANCE_TYPE_LABEL } from '../constructs/conventions';
+import { InferenceService } from '../constructs/k8s';
+import { MemoryPlan } from '../constructs/planner';
+import {
+  ComplianceError,
+  DEFAULT_STANDARD,
+  RuleId,
+  Standard,
+  describeValue,
+} from '../constructs/standard';
+
+/**
+ * The NVIDIA DCGM exporter the platform installs: Helm chart coordinates and the image the
+ * chart version ships (`<DCGM version>-<exporter version>-<base>`). It moves only by a
+ * reviewed change here.
+ *
+ * @see https://github.com/NVIDIA/dcgm-exporter/releases
+ */
+export const PINNED_DCGM_EXPORTER = Object.freeze({
+  repository: 'https://nvidia.github.io/dcgm-exporter/helm-charts',
+  chart: 'dcgm-exporter',
+  chartVersion: '4.1.3',
+  image: 'nvcr.io/nvidia/k8s/dcgm-exporter',
+  imageTag: '4.2.3-4.1.3-ubuntu22.04',
+});
+
+/**
+ * Container Insights names, exactly as the CloudWatch agent of the
+ * `amazon-cloudwatch-observability` add-on publishes them with enhanced observability and
+ * accelerated-compute metrics on. Pod GPU metrics exist for the dimension sets
+ * `[ClusterName]`, `[ClusterName, Namespace]`, `[ClusterName, Namespace, Service]`,
+ * `[ClusterName, Namespace, PodName]`, `[ClusterName, Namespace, PodName, FullPodName]` and
+ * the same with `GpuDevice`; the alarms use `[ClusterName, Namespace, PodName]`, where
+ * `PodName` is the workload's name (the Deployment) and `FullPodName` the pod's.
+ *
+ * @see https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Container-Insights-metrics-enhanced-EKS.html
+ */
+export const CONTAINER_INSIGHTS = Object.freeze({
+  namespace: 'ContainerInsights',
+  podGpuUtilization: 'pod_gpu_utilization',
+  podGpuMemoryUtilization: 'pod_gpu_memory_utilization',
+  podGpuMemoryUsed: 'pod_gpu_memory_used',
+  podGpuTemperature: 'pod_gpu_temperature',
+  /** Container Insights metrics are standard resolution: one datapoint per minute at most. */
+  periodSeconds: 60,
+});
+
+/** Application Load Balancer metrics (ALM-3, ALM-4 at the edge). */
+export const ALB_METRICS = Object.freeze({
+  namespace: 'AWS/ApplicationELB',
+  requests: 'RequestCount',
+  target5xx: 'HTTPCode_Target_5XX_Count',
+  targetResponseTime: 'TargetResponseTime',
+});
+
+/** One inference service as the platform's alarms see it. */
+export interface MonitoredService {
+  /** The Kubernetes namespace (the `Namespace` dimension). */
+  readonly namespace: string;
+  /** The Deployment's name (the `PodName` dimension of its pods). */
+  readonly name: string;
+  /** The memory plan: the static numbers of effective GPU memory (ALM-1). */
+  readonly plan: MemoryPlan;
+  /**
+   * The service's KV-cache usage in CloudWatch, a ratio 0..1 (vLLM's gauge, published by a
+   * Prometheus-scraping agent). ALM-1 needs it: raw framebuffer use sits at the engine's
+   * reserved fraction and cannot tell effective use (the ALM decision).
+   * @default - no CloudWatch ALM-1 for this service (the PrometheusRule carries it), with a warning
+   */
+  readonly kvCacheUsage?: cloudwatch.IMetric;
+}
+
+/** The load balancer in front of the gateway (ALM-3 and ALM-4 at the edge). */
+export interface GatewayLoadBalancer {
+  /**
+   * The Application Load Balancer's full name, as its `LoadBalancer` dimension spells it:
+   * `app/<name>/<id>`.
+   */
+  readonly loadBalancerFullName: string;
+  /**
+   * The target group of the gateway's proxies, `targetgroup/<name>/<id>`.
+   * @default - the whole load balancer
+   */
+  readonly targetGroupFullName?: string;
+}
+
+/** The DCGM exporter install. */
+export interface DcgmExporterOptions {
+  /**
+   * Exact Helm chart version.
+   * @default PINNED_DCGM_EXPORTER.chartVersion
+   */
+  readonly chartVersion?: string;
+  /**
+   * Exact image tag.
+   * @default PINNED_DCGM_EXPORTER.imageTag
+   */
+  readonly imageTag?: string;
+  /**
+   * Namespace of the exporter.
+   * @default 'gpu-monitoring'
+   */
+  readonly namespace?: string;
+  /**
+   * Whether the chart creates a ServiceMonitor (needs the prometheus-operator CRDs).
+   * @default true
+   */
+  readonly serviceMonitor?: boolean;
+  /**
+   * Labels of the chart's ServiceMonitor, so that the cluster's Prometheus selects it.
+   * @default { release: 'kube-prometheus-stack' }
+   */
+  readonly serviceMonitorLabels?: Record<string, string>;
+}
+
+/** Properties of a {@link TelemetryPlatform}. */
+export interface TelemetryPlatformProps {
+  /** The inference cluster (aws-eks-v2), whose name is the `ClusterName` dimension. */
+  readonly cluster: eks.ICluster;
+  /** The inference services to alarm on. */
+  readonly services: readonly MonitoredService[];
+  /**
+   * The load balancer of the gateway.
+   * @default - no load balancer alarms (ALM-3/ALM-4 stay with the PrometheusRule), with a warning
+   */
+  readonly loadBalancer?: GatewayLoadBalancer;
+  /**
+   * The DCGM exporter.
+   * @default - PINNED_DCGM_EXPORTER in `gpu-monitoring`, with a ServiceMonitor
+   */
+  readonly dcgmExporter?: DcgmExporterOptions;
+  /**
+   * Subscriptions of the platform team to the alarm topic.
+   * @default - none (subscribe outside the stack)
+   */
+  readonly subscriptions?: readonly sns.ITopicSubscription[];
+  /**
+   * The standard whose numbers are the thresholds.
+   * @default DEFAULT_STANDARD
+   */
+  readonly standard?: Standard;
+  /**
+   * Name of the CloudWatch dashboard.
+   * @default - generated by CloudFormation
+   */
+  readonly dashboardName?: string;
+}
+
+function refuse(
+  rule: RuleId,
+  field: string,
+  limit: string,
+  received: unknown,
+  message: string,
+): never {
+  throw new ComplianceError({ rule, field, limit, received: describeValue(received), message });
+}
+
+/** A service's alarms. */
+export interface ServiceAlarms {
+  /** ALM-1 on effective GPU memory, when the service's KV-cache metric is in CloudWatch. */
+  readonly effectiveMemory?: cloudwatch.Alarm;
+  /** ALM-2 on raw framebuffer use. */
+  readonly rawMemory: cloudwatch.Alarm;
+  /** OBS-2: the service's GPU metrics are missing. */
+  readonly metricsMissing: cloudwatch.Alarm;
+}
+
+/**
+ * The platform side of telemetry: the NVIDIA DCGM exporter on the GPU nodes (collecting
+ * every 5 s, scraped every 10 s), CloudWatch alarms on the Container Insights GPU metrics
+ * and on the gateway's load balancer, all publishing to one encrypted SNS topic, and a
+ * CloudWatch dashboard with the same views as the Grafana one.
+ */
+export class TelemetryPlatform extends Construct {
+  /** The services of a cluster's InferenceService constructs, for {@link TelemetryPlatformProps.services}. */
+  public static serviceOf(
+    service: InferenceService,
+    kvCacheUsage?: cloudwatch.IMetric,
+  ): MonitoredService {
+    return { namespace: service.namespace, name: service.name, plan: service.plan, kvCacheUsage };
+  }
+
+  /** The topic every alarm publishes to. */
+  public readonly topic: sns.Topic;
+  /** The key of the topic. */
+  public readonly topicKey: kms.Key;
+  /** The DCGM exporter release. */
+  public readonly dcgmExporter: eks.HelmChart;
+  /** The alarms of each service, by `<namespace>/<name>`. */
+  public readonly serviceAlarms: Readonly<Record<string, ServiceAlarms>>;
+  /** ALM-4 at the load balancer, when one is given. */
+  public readonly serverErrorAlarm?: cloudwatch.Alarm;
+  /** ALM-3 at the load balancer, when one is given. */
+  public readonly latencyAlarm?: cloudwatch.Alarm;
+  /** The dashboard. */
+  public readonly dashboard: cloudwatch.Dashboard;
+
+  private readonly standard: Standard;
+  private readonly clusterName: string;
+
+  constructor(scope: Construct, id: string, props: TelemetryPlatformProps) {
+    super(scope, id);
+
+    // Defaults.
+    this.standard = props.standard ?? DEFAULT_STANDARD;
+    const dcgm = props.dcgmExporter ?? {};
+    const chartVersion = dcgm.chartVersion ?? PINNED_DCGM_EXPORTER.chartVersion;
+    const imageTag = dcgm.imageTag ?? PINNED_DCGM_EXPORTER.imageTag;
+    this.clusterName = props.cluster.clusterName;
+
+    // Checks.
+    if (!/^\d+\.\d+\.\d+$/.test(chartVersion)) {
+      refuse(
+        'SW-2',
+        'props.dcgmExporter.chartVersion',
+        'an exact chart version such as 4.1.3',
+        chartVersion,
+        'the DCGM exporter is pinned',
+      );
+    }
+    if (!/^\d+\.\d+\.\d+-\d+\.\d+\.\d+-[a-z0-9.]+$/.test(imageTag)) {
+      refuse(
+        'SW-2',
+        'props.dcgmExporter.imageTag',
+        'an exact tag <dcgm>-<exporter>-<base>, such as 4.2.3-4.1.3-ubuntu22.04',
+        imageTag,
+        'the DCGM exporter image is pinned',
+      );
+    }
+    if (props.services.length === 0) {
+      refuse(
+        'OBS-1',
+        'props.services',
+        'at least one inference service',
+        [],
+        'there is nothing to alarm on',
+      );
+    }
+    const seen = new Set<string>();
+    for (const [i, s] of props.services.entries()) {
+      const key = `${s.namespace}/${s.name}`;
+      if (seen.has(key)) {
+        refuse(
+          'OBS-1',
+          `props.services[${i}]`,
+          'each service once',
+          key,
+          'a service is listed twice',
+        );
+      }
+      seen.add(key);
+    }
+
+    // Resources.
+    this.topicKey = this.newTopicKey();
+    this.topic = new sns.Topic(this, 'AlarmTopic', {
+      displayName: 'Inference platform alarms (ALM, OBS)',
+      masterKey: this.topicKey,
+      enforceSSL: true,
+    });
+    for (const s of props.subscriptions ?? []) this.topic.addSubscription(s);
+    this.dcgmExporter = this.addDcgmExporter(props.cluster, dcgm, chartVersion, imageTag);
+
+    const alarms: Record<string, ServiceAlarms> = {};
+    for (const s of props.services) alarms[`${s.namespace}/${s.name}`] = this.addServiceAlarms(s);
+    this.serviceAlarms = Object.freeze(alarms);
+    if (props.loadBalancer) {
+      this.serverErrorAlarm = this.addServerErrorAlarm(props.loadBalancer);
+      this.latencyAlarm = this.addLatencyAlarm(props.loadBalancer);
+    } else {
+      Annotations.of(this).addWarningV2(
+        'compliant-inference:telemetry:no-load-balancer',
+        'ALM-3/ALM-4: no load balancer given; the CloudWatch 5xx-share and latency alarms are not created (the PrometheusRule of each service still carries them).',
+      );
+    }
+
+    this.dashboard = this.addDashboard(props);
+  }
+
+  /** A Container Insights pod GPU metric of one service, over all its pods and GPUs. */
+  public podMetric(
+    service: MonitoredService,
+    metricName: string,
+    statistic: string,
+  ): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: CONTAINER_INSIGHTS.namespace,
+      metricName,
+      dimensionsMap: {
+        ClusterName: this.clusterName,
+        Namespace: service.namespace,
+        PodName: service.name,
+      },
+      statistic,
+      period: Duration.seconds(CONTAINER_INSIGHTS.periodSeconds),
+    });
+  }
+
+  private alarm(id: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(this, id, props);
+    alarm.addAlarmAction(new actions.SnsAction(this.topic));
+    alarm.addOkAction(new actions.SnsAction(this.topic));
+    return alarm;
+  }
+
+  private addServiceAlarms(s: MonitoredService): ServiceAlarms {
+    const a = this.standard.alarms;
+    const id = `${s.namespace}-${s.name}`;
+    const minute = Duration.seconds(CONTAINER_INSIGHTS.periodSeconds);
+
+    // ALM-2: raw framebuffer use. Container Insights publishes once a minute, so no alarm can
+    // evaluate a 30 s window: the highest value of the minute, one period of one. The liveness
+    // probe restarts the pod after 30 s; this alarm reports it within the minute.
+    const rawMemory = this.alarm(`Alm2-${id}`, {
+      alarmName: `ALM-2 ${s.namespace}/${s.name} raw GPU memory > ${a.memoryCriticalPercent}%`,
+      alarmDescription:
+        `ALM-2 (critical): a GPU of ${s.namespace}/${s.name} holds more than ${a.memoryCriticalPercent}% of its memory. ` +
+        `The liveness probe restarts the pod after ${a.memoryCriticalForSeconds} s above the limit. ` +
+        `CloudWatch sees one-minute maxima of ${CONTAINER_INSIGHTS.podGpuMemoryUtilization}; the PrometheusRule evaluates the ${a.memoryCriticalForSeconds} s window.`,
+      metric: this.podMetric(s, CONTAINER_INSIGHTS.podGpuMemoryUtilization, 'Maximum'),
+      threshold: a.memoryCriticalPercent,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      datapointsToAlarm: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+
+    // ALM-1: effective use, (memory outside the KV pool + KV usage x KV pool) / GPU memory.
+    let effectiveMemory: cloudwatch.Alarm | undefined;
+    if (s.kvCacheUsage) {
+      const p = s.plan;
+      effectiveMemory = this.alarm(`Alm1-${id}`, {
+        alarmName: `ALM-1 ${s.namespace}/${s.name} effective GPU memory > ${a.memoryWarningPercent}%`,
+        alarmDescription: `ALM-1 (warning): effective GPU memory of ${s.namespace}/${s.name} above ${a.memoryWarningPercent}% for ${a.memoryWarningForMinutes} minutes (KV-cache usage x KV pool + memory outside the pool, from the memory plan).`,
+        metric: new cloudwatch.MathExpression({
+          expression: `100 * (${p.nonKvBytes} + ${p.kvPoolBytes} * kv) / ${p.gpuMemoryBytes}`,
+          usingMetrics: { kv: s.kvCacheUsage },
+          label: 'effective GPU memory (%)',
+          period: minute,
+        }),
+        threshold: a.memoryWarningPercent,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: a.memoryWarningForMinutes,
+        datapointsToAlarm: a.memoryWarningForMinutes,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    } else {
+      Annotations.of(this).addWarningV2(
+        `compliant-inference:telemetry:no-effective-memory:${id}`,
+        `ALM-1: ${s.namespace}/${s.name} has no KV-cache metric in CloudWatch; no CloudWatch ALM-1 alarm is created, because raw framebuffer use sits at the engine's reserved fraction and would never clear. The PrometheusRule carries ALM-1.`,
+      );
+    }
+
+    // OBS-2: no GPU sample for the service for 10 minutes. Missing data is the breach.
+    const metricsMissing = this.alarm(`Obs2-${id}`, {
+      alarmName: `OBS-2 ${s.namespace}/${s.name} GPU metrics absent`,
+      alarmDescription: `OBS-2: no ${CONTAINER_INSIGHTS.podGpuMemoryUtilization} sample for ${s.namespace}/${s.name} for ${this.standard.observability.absentForMinutes} minutes.`,
+      metric: this.podMetric(s, CONTAINER_INSIGHTS.podGpuMemoryUtilization, 'SampleCount'),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: this.standard.observability.absentForMinutes,
+      datapointsToAlarm: this.standard.observability.absentForMinutes,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+
+    return { effectiveMemory, rawMemory, metricsMissing };
+  }
+
+  private albDimensions(lb: GatewayLoadBalancer): Record<string, string> {
+    return {
+      LoadBalancer: lb.loadBalancerFullName,
+      ...(lb.targetGroupFullName ? { TargetGroup: lb.targetGroupFullName } : {}),
+    };
+  }
+
+  private albMetric(
+    lb: GatewayLoadBalancer,
+    metricName: string,
+    statistic: string,
+    period: Duration,
+  ) {
+    return new cloudwatch.Metric({
+      namespace: ALB_METRICS.namespace,
+      metricName,
+      dimensionsMap: this.albDimensions(lb),
+      statistic,
+      period,
+    });
+  }
+
+  /** ALM-4: target 5xx over all requests, in percent, over the rate window of the rules (5 min). */
+  private addServerErrorAlarm(lb: GatewayLoadBalancer): cloudwatch.Alarm {
+    const a = this.standard.alarms;
+    const window = Duration.minutes(5);
+    return this.alarm('Alm4', {
+      alarmName: `ALM-4 gateway 5xx share > ${a.serverErrorPercent}%`,
+      alarmDescription: `ALM-4 (critical): the gateway's targets answered more than ${a.serverErrorPercent}% 5xx over ${window.toMinutes()} minutes. 429 (rate limit) is a 4xx and is not counted.`,
+      metric: new cloudwatch.MathExpression({
+        expression: '100 * FILL(errors, 0) / requests',
+        usingMetrics: {
+          errors: this.albMetric(lb, ALB_METRICS.target5xx, 'Sum', window),
+          requests: this.albMetric(lb, ALB_METRICS.requests, 'Sum', window),
+        },
+        label: 'target 5xx share (%)',
+        period: window,
+      }),
+      threshold: a.serverErrorPercent,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      datapointsToAlarm: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+
+  /** ALM-3 at the edge: P99 target response time (time to the response headers). */
+  private addLatencyAlarm(lb: GatewayLoadBalancer): cloudwatch.Alarm {
+    const a = this.standard.alarms;
+    const window = Duration.minutes(5);
+    return this.alarm('Alm3', {
+      alarmName: `ALM-3 gateway P99 latency > ${a.latencyP99Ms} ms`,
+      alarmDescription: `ALM-3 (critical): P99 target response time above ${a.latencyP99Ms} ms over ${window.toMinutes()} minutes.`,
+      metric: this.albMetric(lb, ALB_METRICS.targetResponseTime, 'p99', window),
+      // TargetResponseTime is in seconds.
+      threshold: a.latencyP99Ms / 1000,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      datapointsToAlarm: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+
+  private addDcgmExporter(
+    cluster: eks.ICluster,
+    options: DcgmExporterOptions,
+    chartVersion: string,
+    imageTag: string,
+  ): eks.HelmChart {
+    const o = this.standard.observability;
+    const taint = this.standard.hardware.gpuTaint;
+    return cluster.addHelmChart('DcgmExporter', {
+      repository: PINNED_DCGM_EXPORTER.repository,
+      chart: PINNED_DCGM_EXPORTER.chart,
+      version: chartVersion,
+      release: 'dcgm-exporter',
+      namespace: options.namespace ?? 'gpu-monitoring',
+      createNamespace: true,
+      values: {
+        image: { repository: PINNED_DCGM_EXPORTER.image, tag: imageTag },
+        // Collection every 5 s (milliseconds on the command line and in the environment).
+        arguments: [
+          '-f',
+          '/etc/dcgm-exporter/default-counters.csv',
+          '-c',
+          String(o.dcgmCollectIntervalMs),
+        ],
+        extraEnv: [
+          { name: 'DCGM_EXPORTER_INTERVAL', value: String(o.dcgmCollectIntervalMs) },
+          { name: 'DCGM_EXPORTER_KUBERNETES', value: 'true' },
+        ],
+        // GPU nodes only, tolerating their taint (HW-4).
+        tolerations: [
+          { key: taint.key, operator: 'Equal', value: taint.value, effect: taint.effect },
+        ],
+        nodeSelector: { [INSTANCE_TYPE_LABEL]: this.standard.hardware.instanceType },
+        serviceMonitor: {
+          enabled: options.serviceMonitor ?? true,
+          interval: `${o.scrapeIntervalSeconds}s`,
+          // Honoured: the pod attribution arrives as `pod`/`namespace`. The recording rules
+          // also read the renamed `exported_pod`/`exported_namespace` of a scraper that does not.
+          honorLabels: true,
+          additionalLabels: options.serviceMonitorLabels ?? { release: 'kube-prometheus-stack' },
+        },
+      },
+    });
+  }
+
+  /** The key of the alarm topic: rotated, usable by CloudWatch alarms of this account. */
+  private newTopicKey(): kms.Key {
+    const stack = Stack.of(this);
+    const key = new kms.Key(this, 'AlarmTopicKey', {
+      description: 'Encryption of the inference platform alarm topic',
+      enableKeyRotation: true,
+    });
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsOfThisAccount',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
+      }),
+    );
+    denyGrantsOutsideAwsServices(key);
+    return key;
+  }
+
+  private addDashboard(props: TelemetryPlatformProps): cloudwatch.Dashboard {
+    const a = this.standard.alarms;
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: props.dashboardName,
+      defaultInterval: Duration.hours(6),
+    });
+    const all = Object.values(this.serviceAlarms).flatMap((s) =>
+      [s.effectiveMemory, s.rawMemory, s.metricsMissing].filter((x): x is cloudwatch.Alarm => !!x),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.AlarmStatusWidget({
+        title: 'Alarms (ALM-1 to ALM-4, OBS-2)',
+        alarms: [
+          ...all,
+          ...[this.serverErrorAlarm, this.latencyAlarm].filter((x): x is cloudwatch.Alarm => !!x),
+        ],
+        width: 24,
+      }),
+    );
+    for (const s of props.services) {
+      const alarms = this.serviceAlarms[`${s.namespace}/${s.name}`];
+      dashboard.addWidgets(
+        new cloudwatch.TextWidget({
+          markdown: `## ${s.namespace}/${s.name}`,
+          width: 24,
+          height: 1,
+        }),
+      );
+      dashboard.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: 'GPU utilization (%)',
+          left: [this.podMetric(s, CONTAINER_INSIGHTS.podGpuUtilization, 'Average')],
+          width: 6,
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'GPU memory used (bytes)',
+          left: [this.podMetric(s, CONTAINER_INSIGHTS.podGpuMemoryUsed, 'Maximum')],
+          width: 6,
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'GPU temperature (°C)',
+          left: [this.podMetric(s, CONTAINER_INSIGHTS.podGpuTemperature, 'Maximum')],
+          width: 6,
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'GPU memory: raw (ALM-2) and effective (ALM-1) (%)',
+          left: [
+            this.podMetric(s, CONTAINER_INSIGHTS.podGpuMemoryUtilization, 'Maximum'),
+            ...(alarms.effectiveMemory ? [alarms.effectiveMemory.metric] : []),
+          ],
+          leftAnnotations: [
+            { value: a.memoryWarningPercent, label: 'ALM-1' },
+            { value: a.memoryCriticalPercent, label: 'ALM-2' },
+          ],
+          width: 6,
+        }),
+      );
+    }
+    if (this.serverErrorAlarm && this.latencyAlarm) {
+      dashboard.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: 'Gateway 5xx share (%) (ALM-4)',
+          left: [this.serverErrorAlarm.metric],
+          leftAnnotations: [{ value: a.serverErrorPercent, label: 'ALM-4' }],
+          width: 12,
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'Gateway P99 response time (s) (ALM-3)',
+          left: [this.latencyAlarm.metric],
+          leftAnnotations: [{ value: a.latencyP99Ms / 1000, label: 'ALM-3' }],
+          width: 12,
+        }),
+      );
+    }
+    return dashboard;
+  }
+}
