@@ -9,6 +9,7 @@ import {
   InferenceTraffic,
   InferenceTrafficProps,
   PRE_ENGINE_RETRY_TRIGGERS,
+  PredecessorBackend,
   RetryTrigger,
   requestBodyCeilingBytes,
   trafficInvariantViolations,
@@ -73,7 +74,7 @@ const caseArb: fc.Arbitrary<Case> = fc
       ),
       reviewed: fc.boolean(),
       gpuLossPlan,
-      predecessor: mostly(
+      predecessor: mostly<PredecessorBackend>(
         fc.record(
           {
             serviceName: fc.constantFrom('previous-gen', 'cpu-fallback'),
