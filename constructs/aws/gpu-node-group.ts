@@ -354,7 +354,7 @@ export class GpuNodeGroup extends Construct {
     if (Token.isUnresolved(instanceType) || instanceType === standard.hardware.instanceType) return;
     if (waivers.covers('HW-1')) {
       Annotations.of(this).addWarningV2(
-        'compliance-inference:hw1-waived',
+        'compliant-inference:hw1-waived',
         `HW-1 waived: GPU nodes run ${instanceType} instead of ${standard.hardware.instanceType}; the GPU count check at boot is off`,
       );
       return;
@@ -396,7 +396,7 @@ export class GpuNodeGroup extends Construct {
         });
       }
       Annotations.of(this).addWarningV2(
-        'compliance-inference:node1-unresolved',
+        'compliant-inference:node1-unresolved',
         `NODE-1 not checked at synth: ${field} is a token; the audit command checks the synthesized template`,
       );
       return;
@@ -493,7 +493,7 @@ export class GpuNodeGroup extends Construct {
     const waived = waiver?.values?.cudaDriver;
     if (waived === image.driverVersion) {
       Annotations.of(this).addWarningV2(
-        'compliance-inference:node2-waived',
+        'compliant-inference:node2-waived',
         `NODE-2 waived until ${waiver?.expires}: nodes run driver ${waived} instead of ${pin}; the boot check expects ${waived}`,
       );
       return waived;
