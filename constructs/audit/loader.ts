@@ -1,6 +1,6 @@
 import { closeSync, lstatSync, openSync, readSync, readdirSync, statSync } from 'fs';
 import { basename, join } from 'path';
-import { Pair, Scalar, YAMLMap, YAMLSeq, parseAllDocuments } from 'yaml';
+import { YAMLMap, YAMLSeq, parseAllDocuments } from 'yaml';
 import type { CollectionTag, ScalarTag } from 'yaml';
 
 /** One parsed document of one input: a Kubernetes object, a List, or a template. */
@@ -54,7 +54,7 @@ const EXTENSIONS = /\.(ya?ml|json)$/i;
 
 /**
  * cdk.out files that are not templates: the cloud assembly manifest, the construct tree,
- * asset manifests and metadata. Passed over, also when named on the command line.
+ * asset manifests, metadata and the policy validation report. Passed over, also when named on the command line.
  */
 export function isCloudAssemblyBookkeeping(file: string): boolean {
   const name = basename(file);
@@ -62,6 +62,7 @@ export function isCloudAssemblyBookkeeping(file: string): boolean {
     name === 'manifest.json' ||
     name === 'tree.json' ||
     name === 'cdk.out' ||
+    name === 'validation-report.json' ||
     /\.assets\.json$/.test(name) ||
     /\.metadata\.json$/.test(name)
   );
@@ -89,35 +90,28 @@ const FUNCTIONS = [
   'Length',
 ];
 
-function longForm(key: string, value: unknown): YAMLMap {
-  const map = new YAMLMap();
-  map.items.push(new Pair(new Scalar(key), value));
-  return map;
-}
-
+/**
+ * A short-form tag resolves to its long form as plain data. A collection's items are
+ * converted without alias context: an alias inside a tagged collection is refused (the
+ * document becomes a problem), which also keeps alias expansion bounded.
+ */
 function cfnTags(): (ScalarTag | CollectionTag)[] {
   const tags: (ScalarTag | CollectionTag)[] = [];
-  const add = (tag: string, key: string, scalar?: (s: string) => unknown) => {
-    tags.push({
-      tag,
-      resolve: (s: string) => longForm(key, scalar ? scalar(s) : new Scalar(s)),
-    } as ScalarTag);
+  const add = (tag: string, key: string, scalar: (s: string) => unknown = (s) => s) => {
+    tags.push({ tag, resolve: (s: string) => ({ [key]: scalar(s) }) } as ScalarTag);
     for (const collection of ['seq', 'map'] as const) {
       tags.push({
         tag,
         collection,
-        resolve: (node: YAMLMap.Parsed | YAMLSeq.Parsed) => longForm(key, node),
+        resolve: (node: YAMLMap.Parsed | YAMLSeq.Parsed) => ({ [key]: node.toJSON() }),
       } as CollectionTag);
     }
   };
   add('!Ref', 'Ref');
   add('!Condition', 'Condition');
   add('!GetAtt', 'Fn::GetAtt', (s) => {
-    const seq = new YAMLSeq();
     const dot = s.indexOf('.');
-    seq.items.push(new Scalar(dot < 0 ? s : s.slice(0, dot)));
-    if (dot >= 0) seq.items.push(new Scalar(s.slice(dot + 1)));
-    return seq;
+    return dot < 0 ? [s] : [s.slice(0, dot), s.slice(dot + 1)];
   });
   for (const fn of FUNCTIONS) add(`!${fn}`, `Fn::${fn}`);
   return tags;
