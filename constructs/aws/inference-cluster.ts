@@ -4,6 +4,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct, IConstruct } from 'constructs';
 import { INSTANCE_TYPE_LABEL } from '../conventions';
 import { ComplianceError, DEFAULT_STANDARD, RuleId, Standard, describeValue } from '../standard';
@@ -19,7 +20,7 @@ import {
   PINNED_SYSTEM_NODE_RELEASE,
 } from './cluster-versions';
 import { acknowledgeClusterFindings } from './private/cluster-acknowledgements';
-import { denyGrantsOutsideAwsServices } from './private/kms-policy';
+import { denyGrantsOutsideAwsServices, newLogsKey } from './private/kms-policy';
 
 /** The non-GPU node group that runs cluster services (CoreDNS, the CloudWatch agent's controller, ...). */
 export interface SystemNodeGroupOptions {
@@ -98,10 +99,21 @@ export interface InferenceClusterProps {
    */
   readonly clusterName?: string;
   /**
+   * The CIDR block of Kubernetes service addresses. Pinned, because a custom-AMI GPU node's
+   * NodeConfig must carry it (`spec.cluster.cidr`).
+   * @default '172.20.0.0/16'
+   */
+  readonly serviceIpv4Cidr?: string;
+  /**
    * KMS key for envelope encryption of Kubernetes secrets.
    * @default - a new customer-managed key with yearly rotation
    */
   readonly secretsEncryptionKey?: kms.IKey;
+  /**
+   * KMS key of the log groups the cluster's kubectl handler writes to.
+   * @default - a new customer-managed key for CloudWatch Logs of this account and region
+   */
+  readonly logsEncryptionKey?: kms.IKey;
   /**
    * Add-on builds that differ from the pinned ones; every value must be an exact
    * `v<semver>-eksbuild.<n>` build (SW-2).
@@ -129,6 +141,9 @@ export interface InferenceClusterProps {
    */
   readonly standard?: Standard;
 }
+
+/** The service CIDR when none is given: one of the two ranges EKS itself would choose. */
+const DEFAULT_SERVICE_CIDR = '172.20.0.0/16';
 
 /** All control-plane log types: API, audit, authenticator, controller manager, scheduler. */
 const ALL_LOG_TYPES: eks.ClusterLoggingTypes[] = [
@@ -250,6 +265,7 @@ export class InferenceCluster extends Construct {
     this.cluster = new eks.Cluster(this, 'Cluster', {
       version: eks.KubernetesVersion.of(PINNED_KUBERNETES_VERSION),
       clusterName: props.clusterName,
+      serviceIpv4Cidr: props.serviceIpv4Cidr ?? DEFAULT_SERVICE_CIDR,
       vpc: props.vpc,
       vpcSubnets: [vpcSubnets],
       endpointAccess,
@@ -299,8 +315,23 @@ export class InferenceCluster extends Construct {
     this.addons = addons;
     this.devicePlugin = this.addDevicePlugin(standard, chartVersion, imageTag, gpuNodeSelector);
 
+    this.encryptHandlerLogs(props.logsEncryptionKey);
     acknowledgeClusterFindings(this.cluster, this.systemNodeGroup);
     this.node.addValidation({ validate: () => findUnpinnedAddons(this.cluster) });
+  }
+
+  /**
+   * Encrypts the log groups aws-eks-v2 creates for its kubectl Lambda functions
+   * (CT.CLOUDWATCH.PR.5), which the construct offers no option for.
+   */
+  private encryptHandlerLogs(key: kms.IKey | undefined): void {
+    const groups = this.cluster.node.findAll().filter((c) => c instanceof logs.CfnLogGroup);
+    if (groups.length === 0) return;
+    const logsKey =
+      key ?? newLogsKey(this, 'LogsKey', 'Encryption of the kubectl handler log groups');
+    for (const group of groups) {
+      (group as logs.CfnLogGroup).kmsKeyId = logsKey.keyArn;
+    }
   }
 
   private newSecretsKey(): kms.Key {
@@ -449,10 +480,11 @@ export class InferenceCluster extends Construct {
         resources: ['*'],
       }),
     );
+    const partition = Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition;
     const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
     const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
     const clusterId = stack.resolve((this.cluster.node.defaultChild as CfnElement).logicalId);
-    const logsArn = `arn:<AWS::Partition>:logs:${region}:${account}:log-group:`;
+    const logsArn = `arn:${partition}:logs:${region}:${account}:log-group:`;
     const acks: [string, string][] = [
       [
         'Resource::*',
@@ -542,7 +574,7 @@ function validateEndpointAccess(access: eks.EndpointAccess, scope: IConstruct): 
     }
     Annotations.of(scope).addWarningV2(
       'compliant-inference:cluster-public-endpoint',
-      `The API endpoint is also public, from ${cidrs.join(', ')}; cdk-nag AwsSolutions-EKS1 and CT.EKS.PR.1 will report it.`,
+      `The API endpoint is also public, from ${cidrs.join(', ')}; the Control Tower control CT.EKS.PR.1 will report it (SEC-4).`,
     );
   }
 }
