@@ -1,25 +1,20 @@
 #!/usr/bin/env node
 /**
  * The CDK app: synthesizes the platform stack offline, with no credentials and no lookups.
- * Account, region and availability zones come from cdk.json context (`compliant-inference:*`).
- * Run directly (`npm run synth`) it writes to cdk.out/; under the cdk CLI, to CDK_OUTDIR.
+ * Account, region, availability zones and the GPU AMI come from cdk.json context
+ * (`compliant-inference:*`). Run directly (`npm run synth`) it writes to cdk.out/; under the
+ * cdk CLI, to CDK_OUTDIR.
  */
 import * as path from 'path';
-import { App } from 'aws-cdk-lib';
-import { cdkJsonContext, readPlatformConfig } from '../lib/platform-config';
-import { PlatformStack } from '../lib/platform-stack';
+import { cdkJsonContext } from '../lib/platform-config';
+import { buildPlatformApp } from '../lib/platform-app';
 
-const app = new App({
+const { app } = buildPlatformApp({
   outdir: process.env.CDK_OUTDIR ?? path.join(__dirname, '..', 'cdk.out'),
   context: cdkJsonContext(path.join(__dirname, '..', 'cdk.json')),
   // CDK's built-in CloudFormation validation compiles a WebAssembly rule engine on every run
   // (about 2.5 s of a 4.5 s synth on 2 cores). The tests run it, with cfn-lint, cdk-nag and the
   // Control Tower guard rules, on the same stack; set CDK_SYNTH_VALIDATE=1 to run it here too.
   builtinCloudFormationValidation: process.env.CDK_SYNTH_VALIDATE === '1',
-});
-const config = readPlatformConfig(app);
-new PlatformStack(app, config.stackName, {
-  env: { account: config.account, region: config.region },
-  availabilityZones: config.availabilityZones,
 });
 app.synth();

@@ -7,6 +7,7 @@ export const CONTEXT_KEYS = Object.freeze({
   region: 'compliant-inference:region',
   availabilityZones: 'compliant-inference:availabilityZones',
   stackName: 'compliant-inference:stackName',
+  gpuAmiId: 'compliant-inference:gpuAmiId',
 });
 
 /** Where and under what name the platform is deployed, from context: no lookups, no credentials. */
@@ -19,6 +20,11 @@ export interface PlatformConfig {
   readonly availabilityZones: readonly string[];
   /** The CloudFormation stack name. */
   readonly stackName: string;
+  /**
+   * The custom GPU AMI, built with the standard's NVIDIA driver and tagged with it; the same
+   * id that `preflight` checks.
+   */
+  readonly gpuAmiId: string;
 }
 
 function contextValue(app: App, key: string): unknown {
@@ -60,7 +66,14 @@ export function readPlatformConfig(app: App): PlatformConfig {
   const stackName = String(
     contextValue(app, CONTEXT_KEYS.stackName) ?? 'CompliantInferencePlatform',
   );
+  const gpuAmiId = String(contextValue(app, CONTEXT_KEYS.gpuAmiId) ?? '');
+  if (!/^ami-([0-9a-f]{8}|[0-9a-f]{17})$/.test(gpuAmiId)) {
+    throw new Error(
+      `context '${CONTEXT_KEYS.gpuAmiId}' must be a fixed AMI id such as ami-0123456789abcdef0 (NODE-1); received '${gpuAmiId}'`,
+    );
+  }
   return Object.freeze({
+    gpuAmiId,
     account,
     region,
     availabilityZones: Object.freeze([...(azs as string[])]),

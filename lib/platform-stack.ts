@@ -1,12 +1,29 @@
-import { Stack, StackProps, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { InferenceCluster, InferenceClusterProps } from '../constructs/aws';
-import { denyGrantsOutsideAwsServices } from '../constructs/aws/private/kms-policy';
-import { DEFAULT_STANDARD, Standard, WaiverSet, WeightFormatName } from '../constructs/standard';
+import {
+  GpuNodeGroup,
+  GpuNodeGroupProps,
+  InferenceCluster,
+  InferenceClusterProps,
+  NodeImage,
+  NodeImageKind,
+  PreloadedModel,
+  WeightsBucket,
+  WeightsBucketProps,
+} from '../constructs/aws';
+import { newLogsKey } from '../constructs/aws/private/kms-policy';
+import { hardenGpuNodes, hardenWeightsBucket } from './platform-hardening';
+import { MemoryPlan, catalogueModel, requireFittingPlan } from '../constructs/planner';
+import {
+  ComplianceError,
+  DEFAULT_STANDARD,
+  Standard,
+  WaiverSet,
+  WeightFormatName,
+} from '../constructs/standard';
 
 /** A model the platform's GPU nodes preload and serve. */
 export interface PlatformModel {
@@ -14,13 +31,30 @@ export interface PlatformModel {
   readonly model: string;
   /** The weight format (Q-1: INT8 or 4-bit without a waiver). */
   readonly weights: WeightFormatName;
+  /**
+   * The revision of this copy of the weights in the weights bucket (a label value: the
+   * checkpoint's commit, or your own version name). The bucket prefix is
+   * `<model>-<weights>/<revision>/`.
+   */
+  readonly revision: string;
 }
 
-/** The reference deployment: Llama 2 70B in AWQ 4-bit and a 1536-dimension embedding model. */
+/**
+ * The reference deployment: Llama 2 70B in AWQ 4-bit and gte-Qwen2-1.5B-instruct, whose
+ * embeddings have 1536 dimensions (NET-7), in INT8. The revisions name the copies to upload.
+ */
 export const REFERENCE_MODELS: readonly PlatformModel[] = Object.freeze([
-  Object.freeze({ model: 'llama-2-70b', weights: 'awq' as const }),
-  Object.freeze({ model: 'gte-qwen2-1.5b-instruct', weights: 'int8' as const }),
+  Object.freeze({ model: 'llama-2-70b', weights: 'awq' as const, revision: 'r1' }),
+  Object.freeze({ model: 'gte-qwen2-1.5b-instruct', weights: 'int8' as const, revision: 'r1' }),
 ]);
+
+/** A served model with its memory plan and where its weights live. */
+export interface PlannedModel extends PlatformModel {
+  /** The planner's numbers: tensor-parallel size, GPUs per pod, memory per GPU (MEM-2). */
+  readonly plan: MemoryPlan;
+  /** The preloaded copy: node directory name, revision and bucket prefix. */
+  readonly preload: PreloadedModel;
+}
 
 /** Properties of a {@link PlatformStack}. */
 export interface PlatformStackProps extends StackProps {
@@ -45,10 +79,28 @@ export interface PlatformStackProps extends StackProps {
    */
   readonly cluster?: Omit<InferenceClusterProps, 'vpc' | 'standard'>;
   /**
-   * The models the GPU node group serves.
+   * The pinned image of the GPU nodes and the driver it carries (NODE-1, NODE-2): a custom AMI
+   * id, or an EKS-optimized AL2023 NVIDIA release under a waiver of NODE-2.
+   */
+  readonly gpuImage: NodeImage;
+  /**
+   * The models the GPU node group serves; each must fit its GPUs (MEM-2).
    * @default REFERENCE_MODELS
    */
   readonly models?: readonly PlatformModel[];
+  /**
+   * Options of the GPU node group beyond the cluster, image, bucket, models and standard.
+   * @default - the node group's defaults: one p4d.24xlarge, up to two
+   */
+  readonly gpuNodeGroup?: Omit<
+    GpuNodeGroupProps,
+    'cluster' | 'image' | 'weightsBucket' | 'models' | 'standard' | 'waivers'
+  >;
+  /**
+   * Options of the weights bucket.
+   * @default - the bucket's defaults: retained, access logged, 90 days of old versions
+   */
+  readonly weightsBucket?: WeightsBucketProps;
   /**
    * The standard whose numbers apply.
    * @default DEFAULT_STANDARD
@@ -70,28 +122,46 @@ export class PlatformStack extends Stack {
   public readonly vpc: ec2.Vpc;
   /** The inference cluster. */
   public readonly inferenceCluster: InferenceCluster;
-  /** The models served. */
-  public readonly models: readonly PlatformModel[];
+  /** The models served, with their plans. */
+  public readonly models: readonly PlannedModel[];
+  /** The bucket the GPU nodes preload weights from. */
+  public readonly weightsBucket: WeightsBucket;
+  /** The GPU node group. */
+  public readonly gpuNodes: GpuNodeGroup;
 
   private readonly zones: readonly string[];
 
   constructor(scope: Construct, id: string, props: PlatformStackProps) {
     super(scope, id, props);
+    // S3 access logs delivered through a bucket policy rather than an ACL, so every bucket
+    // keeps ACLs off (as cdk.json sets it; set here so any app builds the same stack).
+    this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
 
     const standard = props.standard ?? DEFAULT_STANDARD;
     const waivers = props.waivers ?? WaiverSet.NONE;
-    this.models = props.models ?? REFERENCE_MODELS;
+    const models = props.models ?? REFERENCE_MODELS;
 
     if (props.availabilityZones.length < 2) {
       throw new Error(
         `props.availabilityZones must list at least two zones (EKS needs subnets in two); received ${JSON.stringify(props.availabilityZones)}`,
       );
     }
-    if (this.models.length === 0) {
-      throw new Error('props.models must list at least one model for the GPU node group to serve');
+    if (models.length === 0) {
+      throw new ComplianceError({
+        rule: 'W-1',
+        field: 'props.models',
+        limit: 'at least one model',
+        received: '[]',
+        message:
+          'a GPU node group preloads the weights of its models before it joins; give it at least one',
+      });
     }
+    this.models = Object.freeze(
+      models.map((m, i) => planModel(m, standard, waivers, `props.models[${i}]`)),
+    );
     this.zones = Object.freeze([...props.availabilityZones]);
 
+    const logsKey = newLogsKey(this, 'LogsKey', 'Encryption of the platform log groups');
     this.vpc = new ec2.Vpc(this, 'Vpc', {
       ipAddresses: ec2.IpAddresses.cidr(props.vpcCidr ?? '10.0.0.0/16'),
       availabilityZones: [...this.zones],
@@ -112,7 +182,7 @@ export class PlatformStack extends Stack {
           destination: ec2.FlowLogDestination.toCloudWatchLogs(
             new logs.LogGroup(this, 'VpcFlowLogs', {
               retention: logs.RetentionDays.ONE_YEAR,
-              encryptionKey: this.newLogsKey(),
+              encryptionKey: logsKey,
             }),
           ),
           trafficType: ec2.FlowLogTrafficType.ALL,
@@ -120,6 +190,16 @@ export class PlatformStack extends Stack {
       },
     });
 
+    const restrictDefaultSg = this.node.tryFindChild(
+      'Custom::VpcRestrictDefaultSGCustomResourceProvider',
+    );
+    if (restrictDefaultSg) {
+      Validations.of(restrictDefaultSg).acknowledge({
+        id: 'cdk-validator-cfnguard::lambda_inside_vpc_check',
+        reason:
+          "aws-cdk-lib's one-shot provider that strips every rule from the VPC's default security group calls only the EC2 API at deploy time; it is shared by the stack and configures the VPC it would have to run in.",
+      });
+    }
     Validations.of(this.vpc).acknowledge({
       id: 'CloudFormation-Validate::W3010',
       reason:
@@ -129,54 +209,109 @@ export class PlatformStack extends Stack {
     this.inferenceCluster = new InferenceCluster(this, 'Inference', {
       ...(props.cluster ?? {}),
       vpc: this.vpc,
+      logsEncryptionKey: props.cluster?.logsEncryptionKey ?? logsKey,
       standard,
     });
 
-    // GPU NODE GROUP AND WEIGHTS BUCKET: wired in here once constructs/aws/gpu-node-group.ts and
-    // constructs/aws/weights-bucket.ts land (another engineer is writing them). The GPU count per
-    // pod of each model comes from the planner's planMemory.
+    this.weightsBucket = new WeightsBucket(this, 'Weights', {
+      accessLogsBucket: props.weightsBucket?.accessLogsBucket ?? this.newAccessLogsBucket(),
+      ...(props.weightsBucket ?? {}),
+    });
+    hardenWeightsBucket(this.weightsBucket);
+    this.gpuNodes = new GpuNodeGroup(this, 'GpuNodes', {
+      ...(props.gpuNodeGroup ?? {}),
+      cluster: this.inferenceCluster.cluster,
+      image: props.gpuImage,
+      weightsBucket: this.weightsBucket,
+      models: this.models.map((m) => m.preload),
+      standard,
+      waivers,
+    });
+    hardenGpuNodes(
+      this.gpuNodes,
+      this.weightsBucket,
+      this.models.map((m) => m.preload.prefix),
+    );
+    if (props.gpuImage.kind === NodeImageKind.CUSTOM_AMI) {
+      Validations.of(this.gpuNodes).acknowledge({
+        id: 'Annotation::@aws-cdk/aws-eks:gpuInstancesUseAL2',
+        reason:
+          'The GPU nodes boot a custom AMI from their launch template (AMI type CUSTOM); the AL2 default this warning describes never applies.',
+      });
+    }
 
     const waiverAnnotations = waivers.toAnnotations();
     this.templateOptions.metadata = {
       'compliance.inference/standard': `${standard.version} (${standard.source})`,
-      'compliance.inference/models': this.models.map((m) => `${m.model}:${m.weights}`),
+      'compliance.inference/models': this.models.map((m) => ({
+        model: m.model,
+        weights: m.weights,
+        revision: m.revision,
+        tensorParallelSize: m.plan.tensorParallelSize,
+        gpusPerPod: m.plan.gpusPerPod,
+      })),
       ...(Object.keys(waiverAnnotations).length > 0
         ? { 'compliance.inference/waivers': waiverAnnotations }
         : {}),
     };
   }
 
-  /** A key for the platform's log groups, usable by CloudWatch Logs in this region only. */
-  private newLogsKey(): kms.Key {
-    const key = new kms.Key(this, 'LogsKey', {
-      description: 'Encryption of the platform log groups (VPC flow logs)',
-      enableKeyRotation: true,
-    });
-    key.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'CloudWatchLogsOfThisAccount',
-        principals: [new iam.ServicePrincipal(`logs.${this.region}.amazonaws.com`)],
-        actions: [
-          'kms:Encrypt*',
-          'kms:Decrypt*',
-          'kms:ReEncrypt*',
-          'kms:GenerateDataKey*',
-          'kms:Describe*',
-        ],
-        resources: ['*'],
-        conditions: {
-          ArnLike: {
-            'kms:EncryptionContext:aws:logs:arn': `arn:${this.partition}:logs:${this.region}:${this.account}:log-group:*`,
-          },
+  /**
+   * The bucket that receives the weights bucket's access logs: private, TLS-only, versioned,
+   * SSE-S3 (the only encryption S3 log delivery supports), logs kept one year.
+   */
+  private newAccessLogsBucket(): s3.Bucket {
+    return new s3.Bucket(this, 'WeightsAccessLogs', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      versioned: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [
+        {
+          id: 'expire-access-logs',
+          expiration: Duration.days(365),
+          noncurrentVersionExpiration: Duration.days(30),
         },
-      }),
-    );
-    denyGrantsOutsideAwsServices(key);
-    return key;
+      ],
+    });
   }
 
   /** The configured zones: the VPC takes its zones from here, so synthesis never looks them up. */
   public override get availabilityZones(): string[] {
     return [...this.zones];
   }
+}
+
+/**
+ * Plans one model (MEM-2, MEM-3 through the planner) and checks its format (Q-1).
+ * @throws ComplianceError naming the model's field
+ */
+function planModel(
+  m: PlatformModel,
+  standard: Standard,
+  waivers: WaiverSet,
+  field: string,
+): PlannedModel {
+  if (!standard.quantization.approvedFormats.includes(m.weights) && !waivers.covers('Q-1')) {
+    throw new ComplianceError({
+      rule: 'Q-1',
+      field: `${field}.weights`,
+      limit: standard.quantization.approvedFormats.join(', '),
+      received: `'${m.weights}'`,
+      message: `${m.model} in ${m.weights} is not quantized; production models run in INT8 or 4-bit unless Q-1 is waived`,
+    });
+  }
+  const plan = requireFittingPlan(
+    { model: catalogueModel(m.model, `${field}.model`), weights: m.weights },
+    standard,
+    field,
+  );
+  const name = `${m.model}-${m.weights}`;
+  return Object.freeze({
+    ...m,
+    plan,
+    preload: Object.freeze({ name, revision: m.revision, prefix: `${name}/${m.revision}` }),
+  });
 }

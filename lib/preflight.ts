@@ -6,13 +6,11 @@ import {
   Image,
   InstanceTypeInfo,
 } from '@aws-sdk/client-ec2';
+import { CUSTOM_AMI_DRIVER_TAG } from '../constructs/aws/node-image';
 import { DEFAULT_STANDARD, RuleId, Standard } from '../constructs/standard';
 
-/**
- * The tag a custom GPU AMI carries to say which NVIDIA driver it holds (`535.104.05`). The GPU
- * node group's image options document the same key.
- */
-export const AMI_DRIVER_TAG = 'compliance.inference/nvidia-driver';
+/** The tag a custom GPU AMI carries to say which NVIDIA driver it holds (`535.104.05`). */
+export const AMI_DRIVER_TAG = CUSTOM_AMI_DRIVER_TAG;
 
 /** What preflight checks, for one account and region. */
 export interface PreflightConfig {

@@ -49,22 +49,16 @@ function timeOnce(command: string, args: string[], outdir: string): number {
 function breakdown(outdir: string): Record<string, number> {
   const t0 = performance.now();
   /* eslint-disable @typescript-eslint/no-require-imports */
-  const { App } = require('aws-cdk-lib') as typeof import('aws-cdk-lib');
-  const { cdkJsonContext, readPlatformConfig } =
+  const { cdkJsonContext } =
     require('../lib/platform-config') as typeof import('../lib/platform-config');
-  const { PlatformStack } =
-    require('../lib/platform-stack') as typeof import('../lib/platform-stack');
+  const { buildPlatformApp } =
+    require('../lib/platform-app') as typeof import('../lib/platform-app');
   /* eslint-enable @typescript-eslint/no-require-imports */
   const t1 = performance.now();
-  const app = new App({
+  const { app } = buildPlatformApp({
     outdir,
     context: cdkJsonContext(path.join(ROOT, 'cdk.json')),
     builtinCloudFormationValidation: false,
-  });
-  const config = readPlatformConfig(app);
-  new PlatformStack(app, config.stackName, {
-    env: { account: config.account, region: config.region },
-    availabilityZones: config.availabilityZones,
   });
   const t2 = performance.now();
   app.synth();
