@@ -1,19 +1,32 @@
+import * as path from 'path';
 import { App, AppProps } from 'aws-cdk-lib';
+import { NodeImage } from '../../constructs/aws';
+import { cdkJsonContext } from '../../lib/platform-config';
 import { PlatformStack, PlatformStackProps } from '../../lib/platform-stack';
 
 /** The configuration every platform test uses: the account, region and zones of cdk.json. */
 export const TEST_ENV = Object.freeze({ account: '123456789012', region: 'us-east-1' });
 export const TEST_AZS = Object.freeze(['us-east-1a', 'us-east-1b']);
+/** A custom GPU AMI carrying the standard's driver. */
+export const TEST_GPU_IMAGE = NodeImage.customAmi({
+  amiId: 'ami-0123456789abcdef0',
+  driverVersion: '535.104.05',
+});
 
-/** A platform stack in its own app, as bin/app.ts builds it, with optional overrides. */
+/** A platform stack in its own app with the feature flags of cdk.json, as bin/app.ts builds it. */
 export function platformStack(
   props: Partial<PlatformStackProps> = {},
   appProps: AppProps = {},
 ): { app: App; stack: PlatformStack } {
-  const app = new App({ builtinCloudFormationValidation: false, ...appProps });
+  const app = new App({
+    builtinCloudFormationValidation: false,
+    context: cdkJsonContext(path.join(__dirname, '..', '..', 'cdk.json')),
+    ...appProps,
+  });
   const stack = new PlatformStack(app, 'Platform', {
     env: TEST_ENV,
     availabilityZones: TEST_AZS,
+    gpuImage: TEST_GPU_IMAGE,
     ...props,
   });
   return { app, stack };
