@@ -1,0 +1,153 @@
+import { Template } from 'aws-cdk-lib/assertions';
+import {
+  ComplianceError,
+  DEFAULT_STANDARD,
+  WaiverSet,
+  deriveStandard,
+  fixedClock,
+} from '../../constructs/standard';
+import { PlatformStack, REFERENCE_MODELS } from '../../lib/platform-stack';
+import { platformStack } from './platform-fixture';
+
+function refusal(build: () => unknown): ComplianceError {
+  try {
+    build();
+  } catch (e) {
+    if (ComplianceError.isComplianceError(e)) return e;
+    throw e;
+  }
+  throw new Error('expected a ComplianceError');
+}
+
+describe('PlatformStack (reference deployment)', () => {
+  let stack: PlatformStack;
+  let template: Template;
+  beforeAll(() => {
+    stack = platformStack().stack;
+    template = Template.fromStack(stack);
+  });
+
+  test('plans each reference model with the planner: Llama 2 70B AWQ on 2 GPUs, the embedder on 1', () => {
+    expect(stack.models.map((m) => [m.model, m.weights, m.plan.gpusPerPod, m.plan.fits])).toEqual([
+      ['llama-2-70b', 'awq', 2, true],
+      ['gte-qwen2-1.5b-instruct', 'int8', 1, true],
+    ]);
+    expect(template.toJSON().Metadata['compliance.inference/models']).toEqual([
+      {
+        model: 'llama-2-70b',
+        weights: 'awq',
+        revision: 'r1',
+        tensorParallelSize: 2,
+        gpusPerPod: 2,
+      },
+      {
+        model: 'gte-qwen2-1.5b-instruct',
+        weights: 'int8',
+        revision: 'r1',
+        tensorParallelSize: 1,
+        gpusPerPod: 1,
+      },
+    ]);
+  });
+
+  test('puts one p4d.24xlarge GPU node group and one system node group in the cluster', () => {
+    const groups = Object.values(template.findResources('AWS::EKS::Nodegroup')).map(
+      (g) => g.Properties.InstanceTypes,
+    );
+    expect(groups.sort()).toEqual([['m6i.large'], ['p4d.24xlarge']]);
+  });
+
+  test('GPU nodes preload each model from its own prefix of the weights bucket', () => {
+    expect(stack.models.map((m) => m.preload)).toEqual([
+      { name: 'llama-2-70b-awq', revision: 'r1', prefix: 'llama-2-70b-awq/r1' },
+      {
+        name: 'gte-qwen2-1.5b-instruct-int8',
+        revision: 'r1',
+        prefix: 'gte-qwen2-1.5b-instruct-int8/r1',
+      },
+    ]);
+  });
+
+  test('places private subnets for nodes in the given zones only', () => {
+    const zones = Object.values(template.findResources('AWS::EC2::Subnet')).map(
+      (s) => s.Properties.AvailabilityZone,
+    );
+    expect(new Set(zones)).toEqual(new Set(['us-east-1a', 'us-east-1b']));
+  });
+
+  test('writes the waivers in force into the template metadata', () => {
+    const waivers = WaiverSet.of(
+      [
+        {
+          rule: 'Q-1',
+          reason: 'embedding model evaluated in BF16 for the pilot',
+          approvedBy: 'platform review board',
+          expires: '2027-01-31',
+        },
+      ],
+      fixedClock('2026-12-03'),
+    );
+    const { stack: waived } = platformStack({
+      waivers,
+      models: [
+        ...REFERENCE_MODELS.slice(0, 1),
+        { model: 'gte-qwen2-1.5b-instruct', weights: 'bf16', revision: 'r1' },
+      ],
+    });
+    const metadata = Template.fromStack(waived).toJSON().Metadata;
+    expect(Object.keys(metadata['compliance.inference/waivers'])).toEqual([
+      'compliance.inference/waiver.Q-1',
+    ]);
+  });
+});
+
+describe('PlatformStack bad input', () => {
+  test('refuses an empty model list (W-1)', () => {
+    const e = refusal(() => platformStack({ models: [] }));
+    expect(e.rule).toBe('W-1');
+    expect(e.field).toBe('props.models');
+  });
+
+  test('refuses an unquantized model without a waiver (Q-1)', () => {
+    const e = refusal(() =>
+      platformStack({ models: [{ model: 'llama-2-70b', weights: 'fp16', revision: 'r1' }] }),
+    );
+    expect(e.rule).toBe('Q-1');
+    expect(e.field).toBe('props.models[0].weights');
+  });
+
+  test('refuses a model that does not fit its GPUs, with the planner numbers (MEM-2)', () => {
+    // A variant of the standard with 4 GiB GPUs: Llama 2 70B in AWQ needs about 4.4 GiB per
+    // GPU even at tensor-parallel 8.
+    const small = deriveStandard(DEFAULT_STANDARD, {
+      version: 'test-4gib',
+      reason: 'a GPU too small for the reference model',
+      hardware: { gpuMemoryMiB: 4096 },
+    });
+    const e = refusal(() =>
+      platformStack({ standard: small, models: REFERENCE_MODELS.slice(0, 1) }),
+    );
+    expect(e.rule).toBe('MEM-2');
+    expect(e.field).toBe('props.models[0]');
+    expect(e.detail).toMatch(/llama-2-70b in awq needs/);
+  });
+
+  test('refuses a model the catalogue does not know', () => {
+    const e = refusal(() =>
+      platformStack({ models: [{ model: 'llama-2-71b', weights: 'awq', revision: 'r1' }] }),
+    );
+    expect(e.field).toBe('props.models[0].model');
+  });
+
+  test('refuses a single availability zone', () => {
+    expect(() => platformStack({ availabilityZones: ['us-east-1a'] })).toThrow(
+      /at least two zones/,
+    );
+  });
+
+  test('refuses a model revision that is not a label value, through the GPU node group', () => {
+    expect(() =>
+      platformStack({ models: [{ model: 'llama-2-70b', weights: 'awq', revision: '../r1' }] }),
+    ).toThrow(/W-|revision/);
+  });
+});
