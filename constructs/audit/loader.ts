@@ -197,7 +197,9 @@ export function parseText(
 }
 
 function oneLine(e: unknown): string {
-  const text = e instanceof Error ? e.message : String(e);
+  // Errors may come from another realm (a test runner's), so no instanceof.
+  const message = (e as { message?: unknown } | null)?.message;
+  const text = typeof message === 'string' ? message : String(e);
   return text.split('\n')[0].slice(0, 300);
 }
 
