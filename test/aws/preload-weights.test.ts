@@ -66,6 +66,10 @@ const GOOD: Fixture = {
     'tokenizer/tokenizer.json': Buffer.from('{"version":"1.0"}\n'),
   },
 };
+const SMALL: Fixture = {
+  prefix: 'embeddings/embed-1536/v1',
+  files: { 'model.safetensors': randomBytes(4096) },
+};
 const MISSING: Fixture = {
   prefix: 'missing/r1',
   files: { 'config.json': Buffer.from('{}\n'), 'model.safetensors': Buffer.from('weights') },
@@ -151,7 +155,7 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
 
     // One local tree, one upload.
     const upload = path.join(root, 'upload');
-    for (const f of [GOOD, MISSING, CORRUPT, BIG]) {
+    for (const f of [GOOD, SMALL, MISSING, CORRUPT, BIG]) {
       for (const [name, data] of Object.entries(f.files)) {
         if (f.notUploaded?.includes(name)) continue;
         mkdirSync(path.dirname(path.join(upload, f.prefix, name)), { recursive: true });
@@ -242,9 +246,9 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
 
   const GOOD_MODEL = `llama-2-70b-awq:3f1c2b0:${GOOD.prefix}`;
 
-  test('copies every file, verifies it against SHA256SUMS, writes the ready marker, and a second boot fetches nothing', async () => {
+  test('copies every file of every model, verifies it against SHA256SUMS, writes the ready markers, and a second boot fetches nothing', async () => {
     const t = target('success');
-    const r = await preload(t, GOOD_MODEL);
+    const r = await preload(t, `${GOOD_MODEL} embed-1536:v1:${SMALL.prefix}`);
     expect(r.status).toBe(0);
     expect(r.verdicts).toEqual([]);
     const dir = path.join(t.weights, 'llama-2-70b-awq', '3f1c2b0');
@@ -262,15 +266,17 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
     expect(r.lines).toContain(
       'compliant-inference: W-2 llama-2-70b-awq@3f1c2b0: 3 files, 4.0 MiB verified against SHA256SUMS; ready',
     );
-
-    const again = await preload(t, GOOD_MODEL);
-    expect(again.status).toBe(0);
-    expect(again.lines).toContain(
-      'compliant-inference: W-1 llama-2-70b-awq@3f1c2b0: 0 of 3 files to fetch, 0 B of 4.0 MiB',
+    expect(r.lines).toContain(
+      'compliant-inference: W-2 embed-1536@v1: 1 files, 4.0 KiB verified against SHA256SUMS; ready',
     );
-    expect(existsSync(path.join(dir, READY_MARKER))).toBe(true);
+    const small = path.join(t.weights, 'embed-1536', 'v1');
+    expect(tree(small)).toEqual([READY_MARKER, CHECKSUM_MANIFEST, 'model.safetensors'].sort());
+    expect(sha256(readFileSync(path.join(small, 'model.safetensors')))).toBe(
+      sha256(SMALL.files['model.safetensors']),
+    );
 
-    // W-3: the verified revision offered as read-only bind mounts, one per GPU.
+    // A second boot fetches nothing, and offers the verified revision to pods (W-3) as
+    // read-only bind mounts, one per GPU.
     const pvRoot = path.join(root, 'pv');
     const mounts = [0, 1].map((i) =>
       path.join(pvRoot, weightsStorageClass('llama-2-70b-awq', '3f1c2b0'), `gpu${i}`),
@@ -280,6 +286,10 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
       CI_WEIGHTS_PV_ROOT: pvRoot,
       CI_WEIGHTS_PV_COUNT: '2',
     });
+    expect(exposed.lines).toContain(
+      'compliant-inference: W-1 llama-2-70b-awq@3f1c2b0: 0 of 3 files to fetch, 0 B of 4.0 MiB',
+    );
+    expect(existsSync(path.join(dir, READY_MARKER))).toBe(true);
     const writable = (dir: string) => {
       try {
         writeFileSync(path.join(dir, 'injected'), 'x');
