@@ -2,6 +2,7 @@ import { App, Chart, ChartProps } from 'cdk8s';
 import { Construct } from 'constructs';
 import {
   Clock,
+  InferenceMonitoring,
   InferenceNamespace,
   InferenceService,
   InferenceServiceProps,
@@ -41,6 +42,7 @@ export interface ReferenceWorkloadsProps extends ChartProps {
 export class ReferenceWorkloads extends Chart {
   public readonly generation: InferenceService;
   public readonly embedding: InferenceService;
+  public readonly monitoring: readonly InferenceMonitoring[];
 
   constructor(scope: Construct, id: string, props: ReferenceWorkloadsProps = {}) {
     super(scope, id, { namespace: 'inference', ...props });
@@ -64,6 +66,9 @@ export class ReferenceWorkloads extends Chart {
       concurrency: 32,
       ...common,
     });
+    this.monitoring = [this.generation, this.embedding].map(
+      (service) => new InferenceMonitoring(this, `${service.node.id}Monitoring`, { service }),
+    );
   }
 }
 

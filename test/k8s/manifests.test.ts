@@ -9,13 +9,13 @@ import {
   validTensorParallelSizes,
 } from '../../constructs';
 import { ReferenceWorkloads } from '../../lib/reference-workloads';
-import { validateK8sObject } from '../support/k8s-schema';
+import { validateManifest } from '../support/manifests';
 import { labelValue, quantity, validateObjectMeta } from '../support/k8s-names';
 import { CLOCK, K8sObject, generationProps, synthService } from './fixture';
 
 function schemaErrors(objects: K8sObject[]): string[] {
   return objects.flatMap((o) =>
-    validateK8sObject(o).map((e) => `${o.kind}/${o.metadata?.name}: ${e}`),
+    validateManifest(o).map((e) => `${o.kind}/${o.metadata?.name}: ${e}`),
   );
 }
 
