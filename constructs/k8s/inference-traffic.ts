@@ -290,7 +290,6 @@ export class InferenceTraffic extends Construct {
       ...(props.hostnames && props.hostnames.length > 0 ? { hostnames: [...props.hostnames] } : {}),
       rules: [
         {
-          name: 'inference',
           matches: paths.map((value) => ({ path: { type: 'PathPrefix' as const, value } })),
           backendRefs,
           timeouts: { request: gatewayDuration(requestMs) },
