@@ -27,13 +27,13 @@ import {
 /** One model whose weights a GPU node preloads before it joins (W-1). */
 export interface PreloadedModel {
   /**
-   * Model name, used as the directory and the label name: 1 to 63 characters of
-   * `[A-Za-z0-9._-]`, starting and ending with a letter or digit (`llama-2-70b-awq`).
+   * Model name, used as the directory, the label name and in the storage class name: 1 to 63
+   * characters of `[A-Za-z0-9.-]`, starting and ending with a letter or digit (`llama-2-70b-awq`).
    */
   readonly name: string;
   /**
    * Revision of the weights, such as a commit hash; a label value (1 to 63 characters of
-   * `[A-Za-z0-9._-]`). The node directory is `<weights root>/<name>/<revision>`.
+   * `[A-Za-z0-9.-]`). The node directory is `<weights root>/<name>/<revision>`.
    */
   readonly revision: string;
   /**
@@ -158,8 +158,11 @@ export interface GpuNodeGroupProps {
   readonly s3MultipartChunkSize?: Size;
 }
 
-/** A Kubernetes label name (after the prefix) or value: 1 to 63 characters. */
-const LABEL_TOKEN = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+/**
+ * A model name or revision: a valid label name (after the prefix) and label value, and, since
+ * the W-3 storage class `weights-<model>-<revision>` is built from both, no underscore.
+ */
+const MODEL_TOKEN = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$/;
 const AMI_ID = /^ami-([0-9a-f]{8}|[0-9a-f]{17})$/;
 const RELEASE_VERSION = /^\d+\.\d+\.\d+-\d{8}$/;
 const DRIVER_VERSION = /^\d+\.\d+(\.\d+)?$/;
@@ -528,13 +531,13 @@ export class GpuNodeGroup extends Construct {
         ['name', m.name],
         ['revision', m.revision],
       ] as const) {
-        if (typeof value !== 'string' || !LABEL_TOKEN.test(value)) {
+        if (typeof value !== 'string' || !MODEL_TOKEN.test(value)) {
           throw new ComplianceError({
             rule: 'W-1',
             field: `${field}.${key}`,
-            limit: '1 to 63 characters of [A-Za-z0-9._-], letter or digit at both ends',
+            limit: '1 to 63 characters of [A-Za-z0-9.-], letter or digit at both ends',
             received: describeValue(value),
-            message: `the model ${key} becomes a directory and a node label, and ${describeValue(value)} cannot be one`,
+            message: `the model ${key} becomes a directory, a node label and part of a storage class name, and ${describeValue(value)} cannot be one`,
           });
         }
       }

@@ -570,6 +570,11 @@ describe('GpuNodeGroup bad input', () => {
   test.each([
     ['a name with a slash', { name: 'meta/llama', revision: 'r1', prefix: 'p' }, 'name'],
     ['an empty revision', { name: 'llama', revision: '', prefix: 'p' }, 'revision'],
+    [
+      'an underscore, invalid in a storage class name',
+      { name: 'llama_2', revision: 'r1', prefix: 'p' },
+      'name',
+    ],
   ])('W-1: a model with %s is refused', (_what, model, key) => {
     const e = refusal({ models: [model] });
     expect(e.message).toMatch(/^W-1:/);
