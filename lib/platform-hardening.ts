@@ -22,7 +22,7 @@ export function hardenGpuNodes(
   weights: WeightsBucket,
   prefixes: readonly string[],
 ): void {
-  // CT.EC2.PR.? (ec2_launch_template_monitoring_enabled_check): one-minute EC2 metrics for the
+  // CT.EC2.PR.10 (ec2_launch_template_monitoring_enabled_check): one-minute EC2 metrics for the
   // most expensive nodes of the platform cost little and help with capacity investigations.
   gpuNodes.launchTemplate.addPropertyOverride('LaunchTemplateData.Monitoring.Enabled', true);
 
@@ -47,7 +47,7 @@ export function hardenGpuNodes(
 
 /** Fixes and acknowledges the findings on the weights bucket and its access-log bucket. */
 export function hardenWeightsBucket(weights: WeightsBucket): void {
-  // CT.KMS.PR.2: no grants on the weights key except those AWS services make for S3.
+  // CT.KMS.PR.3: no grants on the weights key except those AWS services make for S3.
   denyGrantsOutsideAwsServices(weights.encryptionKey);
 
   const bucket = weights.bucket;

@@ -322,7 +322,7 @@ export class InferenceCluster extends Construct {
 
   /**
    * Encrypts the log groups aws-eks-v2 creates for its kubectl Lambda functions
-   * (CT.CLOUDWATCH.PR.5), which the construct offers no option for.
+   * (CT.CLOUDWATCH.PR.3), which the construct offers no option for.
    */
   private encryptHandlerLogs(key: kms.IKey | undefined): void {
     const groups = this.cluster.node.findAll().filter((c) => c instanceof logs.CfnLogGroup);

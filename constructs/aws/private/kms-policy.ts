@@ -5,7 +5,7 @@ import { Construct } from 'constructs';
 
 /**
  * Denies `kms:CreateGrant` on a key unless the grant is for an AWS resource or the caller is
- * an AWS service (Control Tower CT.KMS.PR.2). EKS, EBS and CloudWatch Logs create their
+ * an AWS service (Control Tower CT.KMS.PR.3). EKS, EBS and CloudWatch Logs create their
  * grants through the service, so they keep working; a person cannot hand the key out.
  */
 export function denyGrantsOutsideAwsServices(key: kms.Key): void {
