@@ -143,6 +143,7 @@ export function maxEjectedEndpoints(
 
 /** What the invariants need to know besides the emitted route and policy. */
 export interface TrafficInvariantContext {
+  /** The standard whose numbers the route and policy must carry. */
   readonly standard: Standard;
   /** The service's role. */
   readonly role: 'generation' | 'embedding';
