@@ -1,6 +1,6 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
-import { ComplianceError, RuleId, describeValue } from '../standard';
+import { ComplianceError, RuleId, Standard, describeValue } from '../standard';
 import { InferenceService } from './inference-service';
 import {
   BackendTrafficPolicySpec,
@@ -135,6 +135,39 @@ function fail(
   throw new ComplianceError({ rule, field, limit, received: describeValue(received), message });
 }
 
+/** The traffic numbers of a standard variant the gateway can express, or a ComplianceError. */
+function checkTrafficStandard(standard: Standard): void {
+  const t = standard.traffic;
+  const whole = (
+    rule: RuleId,
+    key: keyof Standard['traffic'],
+    min: number,
+    max: number,
+    why: string,
+  ): void => {
+    const v = t[key];
+    if (!Number.isSafeInteger(v) || v < min || v > max) {
+      fail(rule, `standard.traffic.${key}`, `a whole number in ${min}..${max}`, v, why);
+    }
+  };
+  const maxMs = 99_999;
+  whole('NET-1', 'requestTimeoutMs', 1, maxMs, 'the gateway expresses whole milliseconds');
+  whole('NET-2', 'maxRetries', 0, 10, 'retries are bounded');
+  whole('NET-2', 'retryBackoffBaseMs', 1, maxMs, 'the gateway expresses whole milliseconds');
+  whole(
+    'NET-2',
+    'retryBackoffMaxMs',
+    t.retryBackoffBaseMs,
+    maxMs,
+    'the ceiling is at least the base',
+  );
+  whole('NET-2', 'retryBudgetPercent', 0, 100, 'a budget is a percentage');
+  whole('NET-4', 'circuitBreakerFailurePercent', 1, 99, 'admission control needs 1..99');
+  whole('NET-4', 'circuitBreakerWindowSeconds', 1, maxMs, 'a window of whole seconds');
+  whole('NET-5', 'embeddingRateLimitPerKeyRps', 1, 4294967295, 'a positive whole rate');
+  whole('NET-6', 'tokenBudget', 1, 1_000_000, 'a whole number of tokens');
+}
+
 const DNS_1035 = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const HOSTNAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -195,6 +228,7 @@ export class InferenceTraffic extends Construct {
       (role === 'embedding' ? ['/v1/embeddings'] : ['/v1/chat/completions', '/v1/completions']);
 
     // Single-prop checks.
+    checkTrafficStandard(standard);
     this.checkGateway(props.gateway);
     if (!Number.isSafeInteger(proxyReplicas) || proxyReplicas < 1) {
       fail(
@@ -233,6 +267,15 @@ export class InferenceTraffic extends Construct {
         'a whole number of milliseconds >= 1',
         connectMs,
         'a connect timeout bounds the only retriable failures',
+      );
+    }
+    if (connectMs > requestMs) {
+      fail(
+        'NET-2',
+        'props.connectTimeoutMs',
+        `<= ${requestMs} ms (the request timeout)`,
+        connectMs,
+        'a connection attempt cannot outlast the request',
       );
     }
     if (retries * (connectMs + t.retryBackoffMaxMs) >= requestMs) {

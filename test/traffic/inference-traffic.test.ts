@@ -9,6 +9,7 @@ import {
   InferenceTrafficProps,
   TRAFFIC_SIZING,
   admissionRejectionAggression,
+  deriveStandard,
   maxEjectedEndpoints,
   requestBodyCeilingBytes,
   trafficInvariantViolations,
@@ -482,6 +483,23 @@ describe('InferenceTraffic', () => {
       expect(err.message).toMatch(
         new RegExp(`^${rule}: .*\\[field: ${escape(field)}; limit: .+; received: .+\\]$`),
       );
+    });
+
+    test('NET-2: a connect timeout longer than the request is refused even without retries', () => {
+      const err = refusal(() => synthTraffic(undefined, { retries: 0, connectTimeoutMs: 1e12 }));
+      expect(err.rule).toBe('NET-2');
+      expect(err.field).toBe('props.connectTimeoutMs');
+    });
+
+    test('NET-2: a standard variant the gateway cannot express is refused, naming its field', () => {
+      const standard = deriveStandard(DEFAULT_STANDARD, {
+        version: 'fractional',
+        reason: 'a backoff the gateway cannot express',
+        traffic: { retryBackoffBaseMs: 100.5 },
+      });
+      const err = refusal(() => synthTraffic(generationProps({ review: REVIEW, standard })));
+      expect(err.rule).toBe('NET-2');
+      expect(err.field).toBe('standard.traffic.retryBackoffBaseMs');
     });
 
     test('NET-5: an embedding service cannot take another per-key limit than the standard', () => {

@@ -103,7 +103,7 @@ const caseArb: fc.Arbitrary<Case> = fc
       ),
       connectTimeoutMs: mostly(
         fc.integer({ min: 1, max: 500 }),
-        fc.integer({ min: -5, max: 3000 }),
+        fc.oneof(fc.integer({ min: -5, max: 3000 }), fc.constantFrom(1e12, 0.5, Number.NaN)),
       ),
       bodyLimitBytes: mostly(
         fc.integer({ min: 1, max: requestBodyCeilingBytes(1024) }),
