@@ -18,8 +18,16 @@ export interface PreflightConfig {
   readonly region: string;
   /** The availability zones the GPU node group uses; p4d must be offered in each. */
   readonly availabilityZones: readonly string[];
-  /** The pinned GPU AMI id, such as `ami-0123456789abcdef0`. */
-  readonly amiId: string;
+  /**
+   * The pinned GPU AMI id, such as `ami-0123456789abcdef0` (custom-AMI mode). One of `amiId`
+   * and `releaseVersion` is required.
+   */
+  readonly amiId?: string;
+  /**
+   * The pinned EKS-optimized AL2023 NVIDIA release, such as `1.33.5-20251120`; preflight finds
+   * its image (`amazon-eks-node-al2023-x86_64-nvidia-1.33-v20251120`, owned by Amazon).
+   */
+  readonly releaseVersion?: string;
   /**
    * The NVIDIA driver the AMI must carry.
    * @default the standard's pin (`software.cudaDriver`, 535.104.05)
@@ -191,6 +199,23 @@ async function call<T>(
   }
 }
 
+/** The name EKS gives the AL2023 NVIDIA image of a release: `1.33.5-20251120` -> `...-1.33-v20251120`. */
+export function eksNvidiaImageName(releaseVersion: string): string {
+  const m = /^(\d+\.\d+)\.\d+-(\d{8})$/.exec(releaseVersion);
+  if (!m)
+    throw new PreflightError(
+      `The release ${releaseVersion} is not an EKS AMI release such as 1.33.5-20251120.`,
+    );
+  return `amazon-eks-node-al2023-x86_64-nvidia-${m[1]}-v${m[2]}`;
+}
+
+const EKS_NVIDIA_IMAGE = /^amazon-eks-node-al2023-x86_64-nvidia-/;
+
+/** What is being checked, for messages: the AMI id or the release. */
+function imageLabel(config: PreflightConfig): string {
+  return config.amiId ?? `EKS-optimized release ${config.releaseVersion}`;
+}
+
 function tagValue(image: Image, key: string): string | undefined {
   return image.Tags?.find((t) => t.Key === key)?.Value;
 }
@@ -206,7 +231,9 @@ function checkImage(
       {
         rule: 'NODE-1',
         ok: false,
-        detail: `AMI ${config.amiId} does not exist in ${config.region} (or is not shared with this account).`,
+        detail: config.amiId
+          ? `AMI ${config.amiId} does not exist in ${config.region} (or is not shared with this account).`
+          : `No EKS-optimized AL2023 NVIDIA image ${eksNvidiaImageName(config.releaseVersion ?? '')} exists in ${config.region}.`,
       },
     ];
   }
@@ -214,7 +241,7 @@ function checkImage(
     {
       rule: 'NODE-1',
       ok: image.State === 'available',
-      detail: `AMI ${config.amiId} exists (${image.Name ?? 'no name'}), state ${image.State ?? 'unknown'}.`,
+      detail: `AMI ${image.ImageId} exists (${image.Name ?? 'no name'}), state ${image.State ?? 'unknown'}.`,
     },
     {
       rule: 'HW-1',
@@ -223,7 +250,18 @@ function checkImage(
     },
   ];
   const driver = tagValue(image, AMI_DRIVER_TAG);
-  if (driver === undefined) {
+  if (driver === undefined && EKS_NVIDIA_IMAGE.test(image.Name ?? '')) {
+    // EKS-optimized images carry no driver tag and never shipped the standard's pin: usable only
+    // under a waiver of NODE-2 that records the release's driver, given here with --driver.
+    checks.push({
+      rule: 'NODE-2',
+      ok: config.expectedDriver !== undefined,
+      detail:
+        config.expectedDriver !== undefined
+          ? `EKS-optimized image ${image.Name} carries no driver tag; the waived driver ${config.expectedDriver} is verified on the node at boot.`
+          : `EKS-optimized image ${image.Name} does not ship driver ${expectedDriver}; it needs a waiver of NODE-2 and --driver with the driver its release ships.`,
+    });
+  } else if (driver === undefined) {
     checks.push({
       rule: 'NODE-2',
       ok: false,
@@ -294,13 +332,26 @@ export async function runPreflight(
   const instanceType = standard.hardware.instanceType;
   const region = config.region;
 
+  if (!config.amiId === !config.releaseVersion) {
+    throw new PreflightError(
+      'Give exactly one of an AMI id (--ami) and an EKS-optimized release (--release).',
+    );
+  }
+  const query = config.amiId
+    ? { ImageIds: [config.amiId] }
+    : {
+        Owners: ['amazon'],
+        Filters: [{ Name: 'name', Values: [eksNvidiaImageName(config.releaseVersion!)] }],
+      };
   let image: Image | undefined;
   try {
     const images = await withThrottlingRetry(
-      () => client.send(new DescribeImagesCommand({ ImageIds: [config.amiId] })),
+      () => client.send(new DescribeImagesCommand(query)),
       retry,
     );
-    image = images.Images?.find((i) => i.ImageId === config.amiId);
+    image = config.amiId
+      ? images.Images?.find((i) => i.ImageId === config.amiId)
+      : images.Images?.find((i) => i.Name === eksNvidiaImageName(config.releaseVersion!));
   } catch (e) {
     const name = errorName(e);
     if (name !== 'InvalidAMIID.NotFound' && name !== 'InvalidAMIID.Malformed') {
@@ -350,7 +401,7 @@ export async function runPreflight(
 export function renderPreflight(report: PreflightReport, config: PreflightConfig): string[] {
   const standard = config.standard ?? DEFAULT_STANDARD;
   const lines = [
-    `preflight: ${standard.hardware.instanceType} with ${config.amiId} in ${config.region} (${config.availabilityZones.join(', ')})`,
+    `preflight: ${standard.hardware.instanceType} with ${imageLabel(config)} in ${config.region} (${config.availabilityZones.join(', ')})`,
   ];
   for (const c of report.checks) {
     lines.push(`  ${c.ok ? 'PASS' : 'FAIL'}  ${c.rule.padEnd(6)}  ${c.detail}`);
@@ -367,6 +418,7 @@ export function renderPreflight(report: PreflightReport, config: PreflightConfig
 /** Command-line flags of `preflight`, as strings. */
 export interface PreflightFlags {
   readonly ami?: string;
+  readonly release?: string;
   readonly region?: string;
   readonly availabilityZones?: string;
   readonly driver?: string;
@@ -420,10 +472,20 @@ export function resolvePreflight(
       `The availability zones must be zones of ${region}: pass --availability-zones ${region}a,${region}b or set compliant-inference:availabilityZones; received ${JSON.stringify(zones ?? null)}.`,
     );
   }
-  const ami = flags.ami ?? (context['compliant-inference:gpuAmiId'] as string | undefined);
-  if (!ami || !/^ami-[0-9a-f]{8,17}$/.test(ami)) {
+  const release = flags.release;
+  if (release !== undefined) {
+    if (flags.ami !== undefined) {
+      throw new PreflightError('Give either --ami or --release, not both.');
+    }
+    eksNvidiaImageName(release);
+  }
+  const ami =
+    release === undefined
+      ? (flags.ami ?? (context['compliant-inference:gpuAmiId'] as string | undefined))
+      : undefined;
+  if (release === undefined && (!ami || !/^ami-[0-9a-f]{8,17}$/.test(ami))) {
     throw new PreflightError(
-      `The pinned GPU AMI must be an image id such as ami-0123456789abcdef0: pass --ami or set compliant-inference:gpuAmiId; received ${ami ?? 'none'}.`,
+      `The pinned GPU AMI must be an image id such as ami-0123456789abcdef0: pass --ami (or --release for an EKS-optimized release) or set compliant-inference:gpuAmiId; received ${ami ?? 'none'}.`,
     );
   }
   const endpoint = flags.endpoint ?? env.AWS_ENDPOINT_URL_EC2 ?? env.AWS_ENDPOINT_URL;
@@ -431,7 +493,7 @@ export function resolvePreflight(
     config: Object.freeze({
       region,
       availabilityZones: Object.freeze([...(zones as string[])]),
-      amiId: ami,
+      ...(ami ? { amiId: ami } : { releaseVersion: release }),
       ...(flags.driver ? { expectedDriver: flags.driver } : {}),
     }),
     ...(endpoint ? { endpoint } : {}),

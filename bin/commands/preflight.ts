@@ -42,6 +42,10 @@ export const registerPreflight: RegisterCommand = (
       '--ami <id>',
       'the pinned GPU AMI id (default: compliant-inference:gpuAmiId in cdk.json)',
     )
+    .option(
+      '--release <version>',
+      'instead of --ami: an EKS-optimized AL2023 NVIDIA release such as 1.33.5-20251120',
+    )
     .option('--region <region>', 'AWS region (default: AWS_REGION, then cdk.json)')
     .option('--availability-zones <zones>', 'comma-separated zones (default: cdk.json)')
     .option('--driver <version>', "NVIDIA driver the AMI must carry (default: the standard's pin)")

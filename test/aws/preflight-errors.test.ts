@@ -218,3 +218,72 @@ describe('preflight with no such AMI', () => {
     expect(out.stdout[out.stdout.length - 1]).toBe('preflight passed: 6 checks');
   });
 });
+
+describe('preflight in EKS-optimized release mode', () => {
+  const RELEASE_FLAGS = {
+    release: '1.33.5-20251120',
+    region: 'us-east-1',
+    availabilityZones: 'us-east-1a',
+  };
+  const IMAGE_NAME = 'amazon-eks-node-al2023-x86_64-nvidia-1.33-v20251120';
+
+  function releaseImage(): void {
+    healthyAccount();
+    ec2.on(DescribeImagesCommand).resolves({
+      Images: [
+        {
+          ImageId: 'ami-0fedcba9876543210',
+          Name: IMAGE_NAME,
+          State: 'available',
+          Architecture: 'x86_64',
+        },
+      ],
+    });
+  }
+
+  test('finds the release image by its name, owned by Amazon', async () => {
+    releaseImage();
+    const out = new BufferedOutput();
+    await preflight({ ...RELEASE_FLAGS, driver: '570.172.08' }, out, {});
+    expect(ec2.commandCalls(DescribeImagesCommand)[0].args[0].input).toEqual({
+      Owners: ['amazon'],
+      Filters: [{ Name: 'name', Values: [IMAGE_NAME] }],
+    });
+    expect(out.stdout[0]).toContain('with EKS-optimized release 1.33.5-20251120 in us-east-1');
+  });
+
+  test('passes only with the waived driver given, which the boot check verifies', async () => {
+    releaseImage();
+    const waived = new BufferedOutput();
+    expect(await preflight({ ...RELEASE_FLAGS, driver: '570.172.08' }, waived, {})).toBe(0);
+    expect(waived.text).toContain(
+      `PASS  NODE-2  EKS-optimized image ${IMAGE_NAME} carries no driver tag; the waived driver 570.172.08 is verified on the node at boot.`,
+    );
+    const unwaived = new BufferedOutput();
+    expect(await preflight(RELEASE_FLAGS, unwaived, {})).toBe(1);
+    expect(unwaived.text).toContain(
+      `FAIL  NODE-2  EKS-optimized image ${IMAGE_NAME} does not ship driver 535.104.05`,
+    );
+  });
+
+  test('fails NODE-1 when the release has no image in the region', async () => {
+    healthyAccount();
+    ec2.on(DescribeImagesCommand).resolves({ Images: [] });
+    const out = new BufferedOutput();
+    expect(await preflight({ ...RELEASE_FLAGS, driver: '570.172.08' }, out, {})).toBe(1);
+    expect(out.text).toContain(
+      `FAIL  NODE-1  No EKS-optimized AL2023 NVIDIA image ${IMAGE_NAME} exists in us-east-1.`,
+    );
+  });
+
+  test('refuses a floating release, and --ami with --release, in one sentence', async () => {
+    const floating = new BufferedOutput();
+    expect(await preflight({ ...RELEASE_FLAGS, release: 'latest' }, floating, {})).toBe(2);
+    expect(floating.stderr).toEqual([
+      'preflight: The release latest is not an EKS AMI release such as 1.33.5-20251120.',
+    ]);
+    const both = new BufferedOutput();
+    expect(await preflight({ ...RELEASE_FLAGS, ami: AMI }, both, {})).toBe(2);
+    expect(both.stderr).toEqual(['preflight: Give either --ami or --release, not both.']);
+  });
+});

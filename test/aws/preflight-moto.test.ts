@@ -272,7 +272,7 @@ describe('preflight against moto_server EC2', () => {
     const { code, out } = await preflight('--ami', 'latest', '--availability-zones', 'us-east-1a');
     expect(code).toBe(2);
     expect(out.stderr).toEqual([
-      'preflight: The pinned GPU AMI must be an image id such as ami-0123456789abcdef0: pass --ami or set compliant-inference:gpuAmiId; received latest.',
+      'preflight: The pinned GPU AMI must be an image id such as ami-0123456789abcdef0: pass --ami (or --release for an EKS-optimized release) or set compliant-inference:gpuAmiId; received latest.',
     ]);
   });
 });
