@@ -8,7 +8,7 @@
  * - {@link TrafficPlatform} (AWS CDK, aws-eks-v2): installs the pinned Gateway API and Envoy
  *   Gateway CRDs, Envoy Gateway with its global rate-limit service, then applies the chart.
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Token } from 'aws-cdk-lib';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import { ApiObject, App, Chart, ChartProps, JsonPatch } from 'cdk8s';
 import {
@@ -123,7 +123,9 @@ export class TrafficPlatformChart extends Chart {
     const requestMs = standard.traffic.requestTimeoutMs;
 
     // Single-prop checks.
-    if (typeof props.redisImage !== 'string' || !DIGEST_PINNED.test(props.redisImage)) {
+    // An unresolved CDK token (an image chosen at deploy time) is checked where it resolves.
+    const image = props.redisImage;
+    if (typeof image !== 'string' || (!Token.isUnresolved(image) && !DIGEST_PINNED.test(image))) {
       throw new ComplianceError({
         rule: 'SW-2',
         field: 'props.redisImage',

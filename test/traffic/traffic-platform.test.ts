@@ -1,5 +1,5 @@
 import { KubectlV33Layer } from '@aws-cdk/lambda-layer-kubectl-v33';
-import { App as CdkApp, Stack } from 'aws-cdk-lib';
+import { App as CdkApp, Stack, Token } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import { Testing } from 'cdk8s';
@@ -115,6 +115,11 @@ describe('TrafficPlatformChart', () => {
     expect(one('NetworkPolicy').spec.ingress[0].from).toEqual([
       { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'envoy-ratelimit' } } },
     ]);
+  });
+
+  test('SW-2: an unresolved token for the Redis image skips the check (it is resolved at deploy time)', () => {
+    const image = Token.asString({ Ref: 'RedisImageParameter' });
+    expect(synthChart({ redisImage: image }).chart.node.tryFindChild('Redis')).toBeDefined();
   });
 
   test('SW-2: a Redis image by tag is refused', () => {
