@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { Output } from '../private/output';
+import { registerAdmissionPolicy } from './admission-policy';
 import { registerAudit } from './audit';
 import { registerPlan } from './plan';
 import { registerPreflight } from './preflight';
@@ -19,4 +20,5 @@ export const COMMANDS: readonly RegisterCommand[] = [
   registerPlan,
   registerPreflight,
   registerAudit,
+  registerAdmissionPolicy,
 ];

@@ -78,6 +78,12 @@ export function renderTable(report: AuditReport): string[] {
     lines.push('');
   }
   const s = auditSummary(report);
+  if (report.audited === 0) {
+    lines.push(
+      `nothing audited in ${report.files.length} file(s); ${report.problems.length} unusable input(s)`,
+    );
+    return lines;
+  }
   lines.push(
     `${report.audited} object(s) and template(s) in ${report.files.length} file(s): ` +
       `${s.checked} rules checked, ${s.passed} passed, ${s.broken.length} broken` +

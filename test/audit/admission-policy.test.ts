@@ -1,4 +1,7 @@
 import { Chart, Testing } from 'cdk8s';
+import { parseAllDocuments } from 'yaml';
+import { runCli } from '../../bin/cli';
+import { BufferedOutput } from '../../bin/private/output';
 import {
   ADMISSION_POLICY_NAME,
   INFERENCE_NAMESPACE_LABEL,
@@ -138,5 +141,24 @@ describe('what the policy admits', () => {
       'OBS-1',
       'SW-2',
     ]);
+  });
+});
+
+describe('compliant-inference admission-policy', () => {
+  test('prints the policy and the binding as two YAML documents that parse back to the same objects', async () => {
+    const out = new BufferedOutput();
+    expect(await runCli(['admission-policy'], out)).toBe(0);
+    const docs = parseAllDocuments(out.text).map((d) => d.toJS());
+    expect(docs).toEqual(admissionManifests());
+  });
+
+  test('--format json prints them as a List', async () => {
+    const out = new BufferedOutput();
+    expect(await runCli(['admission-policy', '--format', 'json'], out)).toBe(0);
+    expect(JSON.parse(out.text)).toEqual({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: admissionManifests(),
+    });
   });
 });
