@@ -133,7 +133,7 @@ const BUILTIN_KINDS: Readonly<Record<string, readonly string[]>> = {
   'apps/v1': ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ControllerRevision'],
   'batch/v1': ['Job', 'CronJob'],
   'policy/v1': ['PodDisruptionBudget', 'Eviction'],
-  'networking.k8s.io/v1': ['NetworkPolicy', 'Ingress', 'IngressClass'],
+  'networking.k8s.io/v1': ['NetworkPolicy', 'Ingress', 'IngressClass', 'ServiceCIDR', 'IPAddress'],
 };
 
 /** The rules the audit covers: every rule with an audit or admission point. */

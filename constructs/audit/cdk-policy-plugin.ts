@@ -1,6 +1,7 @@
 import { readFileSync } from 'fs';
 import {
   IPolicyValidationContextBeta1,
+  IPolicyValidationPlugin,
   IPolicyValidationPluginBeta1,
   PolicyValidationPluginReportBeta1,
   PolicyViolationBeta1,
@@ -25,12 +26,17 @@ export interface CompliancePolicyPluginProps {
 /**
  * A CDK policy-validation plugin that reports NODE-1, NODE-4, W-4 and HW-1 on every stack
  * of an app, whether or not it uses this library's constructs. It runs the same template
- * checks as the `audit` command.
+ * checks as the `audit` command. It implements both the Beta1 interface and the stable
+ * one (its report carries every field either requires).
  *
  * @example
  * new App({ policyValidationBeta1: [new CompliancePolicyPlugin()] });
+ * // or, with the stable API:
+ * Validations.of(app).addPlugins(new CompliancePolicyPlugin());
  */
-export class CompliancePolicyPlugin implements IPolicyValidationPluginBeta1 {
+export class CompliancePolicyPlugin
+  implements IPolicyValidationPluginBeta1, IPolicyValidationPlugin
+{
   public readonly name = 'compliant-inference';
   public readonly version = '0.1.0';
   public readonly ruleIds: string[];

@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
@@ -71,6 +71,13 @@ describe('CompliancePolicyPlugin', () => {
     }
   });
 
+  test('also plugs into the stable Validations API', () => {
+    const app = new App();
+    Validations.of(app).addPlugins(new CompliancePolicyPlugin({ rules: ['HW-1'] }));
+    plainStack(app);
+    expect(() => app.synth()).toThrow(/HW-1: use p4d\.24xlarge for GPU nodes, not g5\.2xlarge/);
+  });
+
   test('reports nothing on a compliant template', () => {
     const dir = mkdtempSync(join(tmpdir(), 'plugin-'));
     const path = join(dir, 'Compliant.template.json');
@@ -81,8 +88,19 @@ describe('CompliancePolicyPlugin', () => {
 
   test("reports nothing on this library's GpuNodeGroup and WeightsBucket", () => {
     const { template } = synthGroup();
-    const findings = checkTemplate(template.toJSON()).filter((f) => PLUGIN_RULES.includes(f.rule));
+    const json = template.toJSON();
+    const findings = checkTemplate(json).filter((f) => PLUGIN_RULES.includes(f.rule));
     expect(findings).toEqual([]);
+    // The WeightsBucket is recognized as a weights bucket: switching its versioning off is W-4.
+    const buckets = Object.entries(
+      json.Resources as Record<string, { Type: string; Properties: Record<string, unknown> }>,
+    ).filter(([, r]) => r.Type === 'AWS::S3::Bucket' && 'VersioningConfiguration' in r.Properties);
+    for (const [, r] of buckets) r.Properties.VersioningConfiguration = { Status: 'Suspended' };
+    expect(
+      checkTemplate(json)
+        .filter((f) => f.rule === 'W-4')
+        .map((f) => f.logicalId),
+    ).toEqual([expect.stringMatching(/^WeightsBucket/)]);
   });
 
   test('declares its rules and can be narrowed to some', () => {
