@@ -62,3 +62,11 @@ export function weightsStorageClass(model: string, revision: string): string {
 export function weightsPvDirectory(model: string, revision: string): string {
   return `${WEIGHTS_PV_ROOT}/${weightsStorageClass(model, revision)}`;
 }
+
+/**
+ * The name of a model's weights on the node and in the bucket: `<model>-<format>`, so two
+ * formats of one model can sit side by side (`llama-2-70b-awq`).
+ */
+export function weightsName(model: string, format: string): string {
+  return `${model}-${format}`;
+}

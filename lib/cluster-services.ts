@@ -1,7 +1,7 @@
 import { Chart, ChartProps } from 'cdk8s';
 import { Construct } from 'constructs';
-import { WeightsVolumes } from '../constructs';
-import { REFERENCE_MODELS } from './reference-workloads';
+import { WeightsVolumes, weightsName } from '../constructs';
+import { REFERENCE_MODELS } from './reference-models';
 
 /**
  * Cluster services the inference workloads rely on, installed by the platform team:
@@ -14,8 +14,8 @@ export class ClusterServices extends Chart {
     super(scope, id, props);
     this.weightsVolumes = new WeightsVolumes(this, 'WeightsVolumes', {
       weights: Object.values(REFERENCE_MODELS).map((m) => ({
-        name: m.model,
-        revision: m.weightsRevision,
+        name: weightsName(m.model, m.weights),
+        revision: m.revision,
       })),
     });
   }

@@ -3,6 +3,8 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { weightsName } from '../constructs/conventions';
+import { REFERENCE_MODELS, ReferenceModel } from './reference-models';
 import {
   GpuNodeGroup,
   GpuNodeGroupProps,
@@ -22,31 +24,15 @@ import {
   DEFAULT_STANDARD,
   Standard,
   WaiverSet,
-  WeightFormatName,
 } from '../constructs/standard';
 
 /** A model the platform's GPU nodes preload and serve. */
-export interface PlatformModel {
-  /** The model's name in the planner catalogue (`llama-2-70b`). */
-  readonly model: string;
-  /** The weight format (Q-1: INT8 or 4-bit without a waiver). */
-  readonly weights: WeightFormatName;
-  /**
-   * The revision of this copy of the weights in the weights bucket (a label value: the
-   * checkpoint's commit, or your own version name). The bucket prefix is
-   * `<model>-<weights>/<revision>/`.
-   */
-  readonly revision: string;
-}
+export type PlatformModel = ReferenceModel;
 
-/**
- * The reference deployment: Llama 2 70B in AWQ 4-bit and gte-Qwen2-1.5B-instruct, whose
- * embeddings have 1536 dimensions (NET-7), in INT8. The revisions name the copies to upload.
- */
-export const REFERENCE_MODELS: readonly PlatformModel[] = Object.freeze([
-  Object.freeze({ model: 'llama-2-70b', weights: 'awq' as const, revision: 'r1' }),
-  Object.freeze({ model: 'gte-qwen2-1.5b-instruct', weights: 'int8' as const, revision: 'r1' }),
-]);
+/** The reference deployment's models, as the platform preloads them. */
+export const REFERENCE_PLATFORM_MODELS: readonly PlatformModel[] = Object.freeze(
+  Object.values(REFERENCE_MODELS),
+);
 
 /** A served model with its memory plan and where its weights live. */
 export interface PlannedModel extends PlatformModel {
@@ -85,7 +71,7 @@ export interface PlatformStackProps extends StackProps {
   readonly gpuImage: NodeImage;
   /**
    * The models the GPU node group serves; each must fit its GPUs (MEM-2).
-   * @default REFERENCE_MODELS
+   * @default REFERENCE_PLATFORM_MODELS
    */
   readonly models?: readonly PlatformModel[];
   /**
@@ -139,7 +125,7 @@ export class PlatformStack extends Stack {
 
     const standard = props.standard ?? DEFAULT_STANDARD;
     const waivers = props.waivers ?? WaiverSet.NONE;
-    const models = props.models ?? REFERENCE_MODELS;
+    const models = props.models ?? REFERENCE_PLATFORM_MODELS;
 
     if (props.availabilityZones.length < 2) {
       throw new Error(
@@ -308,7 +294,7 @@ function planModel(
     standard,
     field,
   );
-  const name = `${m.model}-${m.weights}`;
+  const name = weightsName(m.model, m.weights);
   return Object.freeze({
     ...m,
     plan,

@@ -6,25 +6,8 @@ import {
   InferenceNamespace,
   InferenceService,
   InferenceServiceProps,
-  MODEL_CATALOGUE,
 } from '../constructs';
-
-/**
- * The reference deployment: Llama 2 70B in AWQ 4-bit for generation and a
- * 1536-dimension embedding model, as the platform's own stacks preload them.
- */
-export const REFERENCE_MODELS = Object.freeze({
-  generation: Object.freeze({
-    model: 'llama-2-70b',
-    weights: 'awq',
-    weightsRevision: '8d5c0a5',
-  }),
-  embedding: Object.freeze({
-    model: 'gte-qwen2-1.5b-instruct',
-    weights: 'int8',
-    weightsRevision: '5e3e4d1',
-  }),
-} as const);
+import { REFERENCE_MODELS, ReferenceModel } from './reference-models';
 
 /** The serving image of the reference deployment, pinned by digest (SW-2). */
 export const REFERENCE_IMAGE =
@@ -56,12 +39,12 @@ export class ReferenceWorkloads extends Chart {
       ...props.overrides,
     };
     this.generation = new InferenceService(this, 'Generation', {
-      ...REFERENCE_MODELS.generation,
+      ...serviceModel(REFERENCE_MODELS.generation),
       role: 'generation',
       ...common,
     });
     this.embedding = new InferenceService(this, 'Embedding', {
-      ...REFERENCE_MODELS.embedding,
+      ...serviceModel(REFERENCE_MODELS.embedding),
       role: 'embedding',
       concurrency: 32,
       ...common,
@@ -80,10 +63,7 @@ export function synthReferenceWorkloads(outdir: string, clock?: Clock): App {
   return app;
 }
 
-/** The catalogue entries of the reference models, for the platform stack's preload list. */
-export function referenceModelArchitectures() {
-  return [
-    MODEL_CATALOGUE[REFERENCE_MODELS.generation.model],
-    MODEL_CATALOGUE[REFERENCE_MODELS.embedding.model],
-  ];
+/** The props that name a reference model's preloaded copy. */
+function serviceModel(m: ReferenceModel) {
+  return { model: m.model, weights: m.weights, weightsRevision: m.revision };
 }

@@ -10,6 +10,7 @@ import {
   INSTANCE_TYPE_LABEL,
   LABEL_PREFIX,
   PLAN_ANNOTATION,
+  weightsName as defaultWeightsName,
   weightsReadyLabel,
   weightsStorageClass,
 } from '../conventions';
@@ -104,7 +105,7 @@ export interface InferenceServiceProps {
   /**
    * The name of the weights on the node (the directory under the weights root).
    * A local name only: `s3://`, `hf://` and hub ids such as `org/model` are refused (W-3).
-   * @default the model's name
+   * @default `<model>-<weights>`, as the GPU node group names the copies it preloads
    */
   readonly weightsName?: string;
   /** What the model is served for. */
@@ -216,7 +217,9 @@ export class InferenceService extends Construct {
         : validateArchitecture(props.model, 'props.model');
     this.checkRole(props.role);
     this.checkImage(props.image);
-    const weightsName = this.checkWeightsName(props.weightsName ?? this.model.name);
+    const weightsName = this.checkWeightsName(
+      props.weightsName ?? defaultWeightsName(this.model.name, props.weights),
+    );
     const revision = this.checkRevision(props.weightsRevision);
     this.checkQuantization(props.weights);
     const tokenBudget = this.checkTokenBudget(

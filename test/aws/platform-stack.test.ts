@@ -6,7 +6,7 @@ import {
   deriveStandard,
   fixedClock,
 } from '../../constructs/standard';
-import { PlatformStack, REFERENCE_MODELS } from '../../lib/platform-stack';
+import { PlatformStack, REFERENCE_PLATFORM_MODELS } from '../../lib/platform-stack';
 import { platformStack } from './platform-fixture';
 
 function refusal(build: () => unknown): ComplianceError {
@@ -90,7 +90,7 @@ describe('PlatformStack (reference deployment)', () => {
     const { stack: waived } = platformStack({
       waivers,
       models: [
-        ...REFERENCE_MODELS.slice(0, 1),
+        ...REFERENCE_PLATFORM_MODELS.slice(0, 1),
         { model: 'gte-qwen2-1.5b-instruct', weights: 'bf16', revision: 'r1' },
       ],
     });
@@ -125,7 +125,7 @@ describe('PlatformStack bad input', () => {
       hardware: { gpuMemoryMiB: 4096 },
     });
     const e = refusal(() =>
-      platformStack({ standard: small, models: REFERENCE_MODELS.slice(0, 1) }),
+      platformStack({ standard: small, models: REFERENCE_PLATFORM_MODELS.slice(0, 1) }),
     );
     expect(e.rule).toBe('MEM-2');
     expect(e.field).toBe('props.models[0]');

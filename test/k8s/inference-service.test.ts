@@ -130,7 +130,7 @@ describe('InferenceService: the reference generation service', () => {
     const weights = pod.volumes.find((v: K8sObject) => v.name === 'weights');
     expect(weights.ephemeral.volumeClaimTemplate.spec).toEqual({
       accessModes: ['ReadOnlyMany'],
-      storageClassName: 'weights-llama-2-70b-8d5c0a5',
+      storageClassName: 'weights-llama-2-70b-awq-8d5c0a5',
       resources: { requests: { storage: '1Mi' } },
     });
     expect(container.volumeMounts).toContainEqual({
@@ -148,7 +148,7 @@ describe('InferenceService: the reference generation service', () => {
     ).toEqual([
       {
         matchExpressions: [
-          { key: 'weights.compliance.inference/llama-2-70b', operator: 'In', values: ['8d5c0a5'] },
+          { key: 'weights.compliance.inference/llama-2-70b-awq', operator: 'In', values: ['8d5c0a5'] },
         ],
       },
     ]);

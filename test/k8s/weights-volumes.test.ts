@@ -42,9 +42,9 @@ describe('WeightsVolumes (W-3)', () => {
   test('the provisioner discovers exactly the directories the boot script bind-mounts', () => {
     const config = objects.find((o) => o.kind === 'ConfigMap') as K8sObject;
     const map = parse(config.data.storageClassMap);
-    expect(map['weights-llama-2-70b-8d5c0a5']).toEqual({
-      hostDir: weightsPvDirectory('llama-2-70b', '8d5c0a5'),
-      mountDir: weightsPvDirectory('llama-2-70b', '8d5c0a5'),
+    expect(map['weights-llama-2-70b-awq-r1']).toEqual({
+      hostDir: weightsPvDirectory('llama-2-70b-awq', 'r1'),
+      mountDir: weightsPvDirectory('llama-2-70b-awq', 'r1'),
       volumeMode: 'Filesystem',
     });
     const ds = objects.find((o) => o.kind === 'DaemonSet') as K8sObject;
