@@ -27,10 +27,19 @@ export type Obj = Record<string, any>;
 /** The gateway the reference routes attach to. */
 export const GATEWAY = { name: 'inference', namespace: 'envoy-gateway-system' };
 
+/**
+ * Adds a ServiceMonitor and a traffic policy for each service that does not have one yet
+ * (the reference chart may already carry them), then synthesizes the chart.
+ */
 function withEdges(chart: Chart, services: InferenceService[]): Obj[] {
+  const all = chart.node.findAll();
   services.forEach((service, i) => {
-    new InferenceMonitoring(chart, `Monitoring${i}`, { service, dashboard: false });
-    new InferenceTraffic(chart, `Traffic${i}`, { service, gateway: GATEWAY });
+    if (!all.some((c) => c instanceof InferenceMonitoring && c.service === service)) {
+      new InferenceMonitoring(chart, `Monitoring${i}`, { service, dashboard: false });
+    }
+    if (!all.some((c) => c instanceof InferenceTraffic && c.name === service.name)) {
+      new InferenceTraffic(chart, `Traffic${i}`, { service, gateway: GATEWAY });
+    }
   });
   return Testing.synth(chart) as Obj[];
 }
