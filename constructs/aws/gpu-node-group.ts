@@ -8,9 +8,12 @@ import { ComplianceError, DEFAULT_STANDARD, Standard, WaiverSet, describeValue }
 import { CapacityReservationKind, CapacityReservationTarget } from './capacity-reservation';
 import { NodeImage, NodeImageKind } from './node-image';
 import {
+  EKS_MERGE_RESERVE_BYTES,
   GpuNodeUserData,
   NodeClusterDetails,
+  USER_DATA_LIMIT_BYTES,
   buildGpuNodeUserData,
+  estimateUserDataBytes,
 } from './private/node-user-data';
 import { normalizeWeightsPrefix } from './private/prefix';
 import { WeightsBucket } from './weights-bucket';
@@ -192,6 +195,8 @@ export class GpuNodeGroup extends Construct {
   public readonly userData: GpuNodeUserData;
   /** The labels a node registers with, weights-ready labels included. */
   public readonly nodeLabels: Readonly<Record<string, string>>;
+  /** An upper bound of the user data's size once deployed, in bytes (EC2 allows 16384). */
+  public readonly userDataBytes: number;
   /** The driver the boot check expects: the standard's pin, or the waived driver. */
   public readonly expectedDriver: string;
 
@@ -249,6 +254,19 @@ export class GpuNodeGroup extends Construct {
         CI_S3_MULTIPART_CHUNKSIZE: `${chunk.toMebibytes()}MB`,
       },
     });
+
+    // EC2 refuses user data over 16 KB; in release mode EKS adds its own part to ours.
+    const budget =
+      USER_DATA_LIMIT_BYTES -
+      (image.kind === NodeImageKind.CUSTOM_AMI ? 0 : EKS_MERGE_RESERVE_BYTES);
+    this.userDataBytes = estimateUserDataBytes(this.userData.document.text, {
+      [props.cluster.clusterCertificateAuthorityData]: 2048,
+    });
+    if (this.userDataBytes > budget) {
+      Annotations.of(this).addError(
+        `The node user data may reach ${this.userDataBytes} bytes, over the ${budget} bytes EC2 and EKS leave it; list fewer models in this node group`,
+      );
+    }
 
     this.role = new iam.Role(this, 'NodeRole', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),

@@ -10,7 +10,7 @@ import {
 } from 'fs';
 import { tmpdir } from 'os';
 import * as path from 'path';
-import { bootScriptDir } from '../../constructs/aws/private/boot-scripts';
+import { BootScriptName, shippedBootScript } from '../../constructs/aws/private/boot-scripts';
 import {
   CLOUD_INIT_SCRIPTS_DIR,
   buildGateUnit,
@@ -59,11 +59,14 @@ echo "Fabric Manager version is : \${FAKE_FM_VERSION}"`,
 
 /** Runs one boot script as the gate unit would, and returns its exit status and console lines. */
 function run(
-  script: string,
+  script: BootScriptName,
   node: ReturnType<typeof fakeNode>,
   env: Record<string, string>,
 ): { status: number | null; console: string[]; stderr: string } {
-  const result = spawnSync('bash', [path.join(bootScriptDir(), script)], {
+  // The script as it ships in the user data (comment lines stripped), not the source file.
+  const file = path.join(node.dir, script);
+  writeFileSync(file, shippedBootScript(script));
+  const result = spawnSync('bash', [file], {
     encoding: 'utf8',
     timeout: 20000,
     env: {

@@ -3,6 +3,7 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import PostalMime from 'postal-mime';
 import { parse } from 'yaml';
+import { gunzipSync } from 'zlib';
 import {
   GpuNodeGroup,
   GpuNodeGroupProps,
@@ -134,20 +135,44 @@ function fakeFor(intrinsic: unknown): string {
 export interface ParsedPart {
   readonly mimeType: string;
   readonly filename: string | null;
+  /** The decoded body as text (latin1 for binary parts, so no byte is lost). */
   readonly content: string;
+  /** The decoded body. */
+  readonly bytes: Buffer;
 }
 
 /** Parses the user data as MIME with postal-mime (every part comes back as an attachment). */
 export async function parseUserData(text: string): Promise<ParsedPart[]> {
-  const email = await PostalMime.parse(text, { attachmentEncoding: 'utf8' });
-  return email.attachments.map((a) => ({
-    mimeType: a.mimeType,
-    filename: a.filename,
-    content:
-      typeof a.content === 'string'
-        ? a.content
-        : Buffer.from(a.content as ArrayBuffer).toString('utf8'),
-  }));
+  const email = await PostalMime.parse(text);
+  return email.attachments.map((a) => {
+    const bytes = Buffer.from(a.content as ArrayBuffer);
+    const binary = a.mimeType === 'application/x-gzip';
+    return {
+      mimeType: a.mimeType,
+      filename: a.filename,
+      bytes,
+      content: bytes.toString(binary ? 'latin1' : 'utf8'),
+    };
+  });
+}
+
+/**
+ * The parts as cloud-init sees them: a gzip part is decompressed and typed by its first line
+ * (`#!` is a shell script, `#cloud-config` a cloud-config), keeping its file name, as
+ * cloudinit/user_data.py does.
+ */
+export function cloudInitView(parts: readonly ParsedPart[]): ParsedPart[] {
+  return parts.map((p) => {
+    if (p.mimeType !== 'application/x-gzip') return p;
+    const bytes = gunzipSync(p.bytes);
+    const content = bytes.toString('utf8');
+    const mimeType = content.startsWith('#!')
+      ? 'text/x-shellscript'
+      : content.startsWith('#cloud-config')
+        ? 'text/cloud-config'
+        : 'text/plain';
+    return { mimeType, filename: p.filename, bytes, content };
+  });
 }
 
 /** The NodeConfig fields these tests read. */

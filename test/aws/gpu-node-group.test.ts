@@ -1,5 +1,5 @@
 import { spawnSync } from 'child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import * as path from 'path';
 import { CfnParameter, Duration, Size, Stack } from 'aws-cdk-lib';
@@ -12,6 +12,7 @@ import {
   GpuNodeGroupProps,
   NodeImage,
 } from '../../constructs/aws';
+import { bootScriptDir, shippedBootScript } from '../../constructs/aws/private/boot-scripts';
 import {
   CHECKSUM_MANIFEST,
   READY_MARKER,
@@ -22,6 +23,8 @@ import { ComplianceError, WaiverSet } from '../../constructs/standard';
 import {
   CLOCK,
   CloudConfigDoc,
+  ParsedPart,
+  cloudInitView,
   CUSTOM_IMAGE,
   NodeConfigDoc,
   assertResource,
@@ -191,12 +194,14 @@ describe('GpuNodeGroup with a custom AMI', () => {
 describe('GpuNodeGroup user data', () => {
   const { template } = synthGroup();
   const text = resolveUserData(template);
-  let parts: Awaited<ReturnType<typeof parseUserData>>;
+  let wire: ParsedPart[];
+  let parts: ParsedPart[];
   let nodeConfig: NodeConfigDoc;
   let cloudConfig: CloudConfigDoc;
 
   beforeAll(async () => {
-    parts = await parseUserData(text);
+    wire = await parseUserData(text);
+    parts = cloudInitView(wire);
     ({ nodeConfig, cloudConfig } = documents(parts));
   });
 
@@ -209,6 +214,15 @@ describe('GpuNodeGroup user data', () => {
     expect(lines.filter((l) => l === `--${boundary}`)).toHaveLength(6);
     expect(lines.filter((l) => l === `--${boundary}--`)).toHaveLength(1);
     expect(text.trimEnd().endsWith(`--${boundary}--`)).toBe(true);
+    // On the wire the scripts are gzip parts; cloud-init decompresses them into shell parts.
+    expect(wire.map((p) => [p.mimeType, p.filename])).toEqual([
+      ['application/node.eks.aws', null],
+      ['text/cloud-config', null],
+      ['application/x-gzip', '00-install-boot-gate.sh'],
+      ['application/x-gzip', '10-check-driver.sh'],
+      ['application/x-gzip', '20-check-fabric-manager.sh'],
+      ['application/x-gzip', '30-preload-weights.sh'],
+    ]);
     expect(parts.map((p) => p.mimeType)).toEqual([
       'application/node.eks.aws',
       'text/cloud-config',
@@ -217,6 +231,32 @@ describe('GpuNodeGroup user data', () => {
       'text/x-shellscript',
       'text/x-shellscript',
     ]);
+  });
+
+  test("fits EC2's 16 KB user-data limit, and in release mode leaves room for the part EKS merges in", () => {
+    // The synth-time bound counts the CA token at 2048 bytes and other tokens at 256.
+    const custom = synthGroup().group;
+    expect(custom.userDataBytes).toBeGreaterThanOrEqual(Buffer.byteLength(text));
+    expect(custom.userDataBytes).toBeLessThanOrEqual(16384);
+    const release = synthGroup({ image: RELEASE_IMAGE, waivers: RELEASE_WAIVERS }).group;
+    expect(release.userDataBytes).toBeLessThanOrEqual(16384 - 3072);
+  });
+
+  test('each shipped script is its source file without comment lines, the shebang kept', () => {
+    for (const p of parts.filter((x) => x.mimeType === 'text/x-shellscript')) {
+      const source = readFileSync(path.join(bootScriptDir(), p.filename!), 'utf8');
+      expect(p.content).toBe(
+        shippedBootScript(p.filename as Parameters<typeof shippedBootScript>[0]),
+      );
+      expect(p.content.startsWith('#!/usr/bin/env bash\n')).toBe(true);
+      expect(
+        p.content
+          .split('\n')
+          .slice(1)
+          .some((l) => /^\s*#/.test(l)),
+      ).toBe(false);
+      expect(source.length).toBeGreaterThan(p.content.length);
+    }
   });
 
   test('NODE-1: the NodeConfig is complete for a custom AMI (name, endpoint, CA, service CIDR)', () => {
@@ -364,7 +404,7 @@ describe('GpuNodeGroup with an EKS-optimized release', () => {
   });
 
   test('the NodeConfig leaves the cluster details to EKS and still builds RAID0 with the taint', async () => {
-    const { nodeConfig } = documents(await parseUserData(resolveUserData(template)));
+    const { nodeConfig } = documents(cloudInitView(await parseUserData(resolveUserData(template))));
     expect(nodeConfig.spec.cluster).toBeUndefined();
     expect(nodeConfig.spec.instance.localStorage.strategy).toBe('RAID0');
     expect(nodeConfig.spec.kubelet.config.registerWithTaints).toHaveLength(1);
@@ -608,7 +648,9 @@ describe('GpuNodeGroup options', () => {
         BlockDeviceMappings: [Match.objectLike({ Ebs: Match.objectLike({ VolumeSize: 500 }) })],
       }),
     });
-    const { cloudConfig } = documents(await parseUserData(resolveUserData(template)));
+    const { cloudConfig } = documents(
+      cloudInitView(await parseUserData(resolveUserData(template))),
+    );
     const text = cloudConfig.write_files.map((f) => f.content).join('\n');
     expect(text).toContain('TimeoutStartSec=5400');
     expect(text).toContain('CI_S3_MAX_CONCURRENT_REQUESTS="32"');

@@ -1,5 +1,5 @@
 import { MimePart, buildMultipartMixed, chooseBoundary } from '../../constructs/aws/private/mime';
-import { parseUserData } from './gpu-node-fixture';
+import { cloudInitView, parseUserData } from './gpu-node-fixture';
 
 const SCRIPT = '#!/usr/bin/env bash\necho "ready"\n';
 
@@ -13,7 +13,9 @@ describe('buildMultipartMixed', () => {
       { contentType: 'text/x-shellscript', filename: '10-check.sh', body: SCRIPT },
     ];
     const parsed = await parseUserData(buildMultipartMixed(parts).text);
-    expect(parsed).toEqual([
+    expect(
+      parsed.map(({ mimeType, filename, content }) => ({ mimeType, filename, content })),
+    ).toEqual([
       { mimeType: 'application/node.eks.aws', filename: null, content: parts[0].body },
       { mimeType: 'text/x-shellscript', filename: '10-check.sh', content: SCRIPT },
     ]);
@@ -61,6 +63,34 @@ describe('buildMultipartMixed', () => {
       expect(lines[i + 1]).toMatch(/^Content-Type: text\/x-shellscript; charset="us-ascii"$/);
     expect(lines.filter((l) => l === `--${doc.boundary}--`)).toHaveLength(1);
     expect(doc.text.endsWith(`--${doc.boundary}--\n`)).toBe(true);
+  });
+
+  test('a gzip part goes as base64 application/x-gzip, keeps its file name and decompresses to the script', async () => {
+    const script = `${SCRIPT}# a line with --${'x'.repeat(40)} and = signs ==\n`;
+    const doc = buildMultipartMixed([
+      { contentType: 'text/x-shellscript', filename: 'gz.sh', body: script, gzip: true },
+    ]);
+    const lines = doc.text.split('\n');
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        'Content-Type: application/x-gzip',
+        'Content-Transfer-Encoding: base64',
+        'Content-Disposition: attachment; filename="gz.sh"',
+      ]),
+    );
+    const [wire] = await parseUserData(doc.text);
+    const [seen] = cloudInitView([wire]);
+    expect([seen.mimeType, seen.filename, seen.content]).toEqual([
+      'text/x-shellscript',
+      'gz.sh',
+      script,
+    ]);
+  });
+
+  test('a gzip part refuses unresolved tokens, which could not be replaced inside compressed bytes', () => {
+    expect(() =>
+      buildMultipartMixed([{ contentType: 'text/plain', body: 'x ${Token[TOKEN.1]}', gzip: true }]),
+    ).toThrow(/cannot hold unresolved tokens/);
   });
 
   test('the same parts always render the same document', () => {

@@ -12,13 +12,12 @@ import {
 import { createServer } from 'net';
 import { tmpdir } from 'os';
 import * as path from 'path';
-import { bootScriptDir } from '../../constructs/aws/private/boot-scripts';
+import { shippedBootScript } from '../../constructs/aws/private/boot-scripts';
 import { CHECKSUM_MANIFEST, READY_MARKER, weightsStorageClass } from '../../constructs/conventions';
 
 /** Debian's AWS CLI v2; the `aws` on PATH may be v1. */
 const AWS_CLI = '/usr/bin/aws';
 const BUCKET = 'weights-preload-test';
-const SCRIPT = path.join(bootScriptDir(), '30-preload-weights.sh');
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
@@ -114,6 +113,7 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
   let moto: ChildProcess | undefined;
   let endpoint = '';
   let root = '';
+  let script = '';
   let baseEnv: Record<string, string> = {};
   const mounted: string[] = [];
   let runs: Record<'missing' | 'corrupt' | 'down' | 'noRaid', Promise<Run>>;
@@ -127,6 +127,9 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
       throw new Error('moto_server is required on PATH for this test (pip install "moto[server]")');
     }
     root = mkdtempSync(path.join(tmpdir(), 'preload-'));
+    // The script as it ships in the user data (comment lines stripped), not the source file.
+    script = path.join(root, '30-preload-weights.sh');
+    writeFileSync(script, shippedBootScript('30-preload-weights.sh'));
     const port = await freePort();
     endpoint = `http://127.0.0.1:${port}`;
     moto = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
@@ -205,7 +208,7 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
     models: string,
     env: Record<string, string> = {},
   ): { child: ChildProcess; done: Promise<Run> } {
-    const child = spawn('bash', [SCRIPT], {
+    const child = spawn('bash', [script], {
       stdio: 'ignore',
       env: {
         ...baseEnv,

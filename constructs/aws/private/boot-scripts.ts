@@ -41,3 +41,16 @@ export function readBootScript(name: BootScriptName): string {
   }
   return text;
 }
+
+/**
+ * A boot script as it ships in the user data: full-line comments and blank lines removed
+ * (the shebang stays), everything else byte for byte. EC2 limits user data to 16 KB, and the
+ * comments of the source files are their documentation, not something the node needs. A
+ * script must therefore not hold a here-document line that starts with `#`; the tests run
+ * and shellcheck this shipped form, not the source file.
+ */
+export function shippedBootScript(name: BootScriptName): string {
+  const lines = readBootScript(name).split('\n');
+  const kept = lines.filter((line, i) => i === 0 || !(/^\s*#/.test(line) || /^\s*$/.test(line)));
+  return `${kept.join('\n')}\n`;
+}

@@ -1,4 +1,5 @@
 import { createHash } from 'crypto';
+import { gzipSync } from 'zlib';
 
 /** One part of a MIME multipart document. */
 export interface MimePart {
@@ -12,6 +13,15 @@ export interface MimePart {
    * @default - no Content-Disposition header
    */
   readonly filename?: string;
+  /**
+   * Send the body gzip-compressed and base64-encoded, as `application/x-gzip`. cloud-init
+   * decompresses such a part, finds its real type from its first line (`#!` for a shell
+   * script, `#cloud-config`) and keeps its file name; EC2 limits user data to 16 KB.
+   * The body must then be free of unresolved tokens.
+   * @see https://github.com/canonical/cloud-init/blob/main/cloudinit/user_data.py
+   * @default false
+   */
+  readonly gzip?: boolean;
 }
 
 /** Options of {@link buildMultipartMixed}. */
@@ -32,6 +42,18 @@ export interface MultipartDocument {
 }
 
 const EOL = '\n';
+const GZIP_TYPE = 'application/x-gzip';
+const TOKEN_PLACEHOLDER = /\$\{Token\[[^\]]+\]\}/;
+
+/** The part as it goes on the wire: compressed parts become base64 lines of at most 76 characters. */
+function wireForm(part: MimePart): { contentType: string; encoding: string; body: string } {
+  if (!part.gzip) return { contentType: part.contentType, encoding: '7bit', body: part.body };
+  if (TOKEN_PLACEHOLDER.test(part.body)) {
+    throw new Error('buildMultipartMixed: a compressed part cannot hold unresolved tokens');
+  }
+  const b64 = gzipSync(Buffer.from(part.body, 'ascii'), { level: 9 }).toString('base64');
+  return { contentType: GZIP_TYPE, encoding: 'base64', body: b64.replace(/.{1,76}/g, '$&\n') };
+}
 const TOKEN_SAFE_FILENAME = /^[A-Za-z0-9._-]+$/;
 const CONTENT_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/;
 
@@ -83,23 +105,31 @@ export function buildMultipartMixed(
       throw new Error('buildMultipartMixed: a part body holds a byte outside printable US-ASCII');
     }
   }
-  const boundary = chooseBoundary(parts, options.boundarySeed);
+  const wire = parts.map((p) => ({ ...wireForm(p), filename: p.filename }));
+  const boundary = chooseBoundary(
+    wire.map((w) => ({ contentType: w.contentType, body: w.body, filename: w.filename })),
+    options.boundarySeed,
+  );
 
   const lines: string[] = [
     'MIME-Version: 1.0',
     `Content-Type: multipart/mixed; boundary="${boundary}"`,
     '',
   ];
-  for (const p of parts) {
+  for (const w of wire) {
     lines.push(`--${boundary}`);
-    lines.push(`Content-Type: ${p.contentType}; charset="us-ascii"`);
+    lines.push(
+      w.encoding === 'base64'
+        ? `Content-Type: ${w.contentType}`
+        : `Content-Type: ${w.contentType}; charset="us-ascii"`,
+    );
     lines.push('MIME-Version: 1.0');
-    lines.push('Content-Transfer-Encoding: 7bit');
-    if (p.filename !== undefined) {
-      lines.push(`Content-Disposition: attachment; filename="${p.filename}"`);
+    lines.push(`Content-Transfer-Encoding: ${w.encoding}`);
+    if (w.filename !== undefined) {
+      lines.push(`Content-Disposition: attachment; filename="${w.filename}"`);
     }
     lines.push('');
-    lines.push(p.body.replace(/\r\n/g, EOL).replace(/\n$/, ''));
+    lines.push(w.body.replace(/\r\n/g, EOL).replace(/\n$/, ''));
   }
   lines.push(`--${boundary}--`);
   lines.push('');

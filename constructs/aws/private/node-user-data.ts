@@ -1,5 +1,5 @@
 import { stringify } from 'yaml';
-import { readBootScript, BOOT_SCRIPT_NAMES } from './boot-scripts';
+import { BOOT_SCRIPT_NAMES, shippedBootScript } from './boot-scripts';
 import { MimePart, MultipartDocument, buildMultipartMixed } from './mime';
 import { UnitSection, renderEnvironmentFile, renderUnit } from './systemd';
 
@@ -18,6 +18,34 @@ export const KUBELET_GATE_DROPIN_PATH =
 
 /** The environment file the boot checks read. */
 export const GATE_ENV_PATH = '/etc/compliant-inference/boot-checks.env';
+
+/** EC2's limit on user data, in bytes, before base64 encoding. */
+export const USER_DATA_LIMIT_BYTES = 16384;
+
+/**
+ * What EKS adds to the user data of a node group on an EKS-optimized AMI (its own NodeConfig
+ * part with the cluster's CA), in bytes; kept free in that mode.
+ */
+export const EKS_MERGE_RESERVE_BYTES = 3072;
+
+/** The size assumed for a token without a known bound, in bytes (names, endpoints, regions). */
+const DEFAULT_TOKEN_BYTES = 256;
+
+/** CDK's placeholder for an unresolved token inside a string. */
+const TOKEN_PLACEHOLDER = /\$\{Token\[[^\]]+\]\}/g;
+
+/**
+ * An upper bound of the user data's size once deployed: its literal text plus, for each token,
+ * its bound from `tokenBytes` (the cluster CA is about 1.5 KB) or 256 bytes.
+ */
+export function estimateUserDataBytes(
+  text: string,
+  tokenBytes: Readonly<Record<string, number>> = {},
+): number {
+  const tokens = text.match(TOKEN_PLACEHOLDER) ?? [];
+  const literal = Buffer.byteLength(text.replace(TOKEN_PLACEHOLDER, ''), 'ascii');
+  return tokens.reduce((n, t) => n + (tokenBytes[t] ?? DEFAULT_TOKEN_BYTES), literal);
+}
 
 /** The cluster coordinates a custom-AMI node needs in its NodeConfig. */
 export interface NodeClusterDetails {
@@ -136,8 +164,10 @@ export function buildKubeletGateDropin(): string {
  * 1. `application/node.eks.aws`: the NodeConfig (read by nodeadm, ignored by cloud-init);
  * 2. `text/cloud-config`: `write_files` for the gate unit, the kubelet drop-in and the
  *    checks' environment (cloud-init.service writes them, before cloud-final);
- * 3. `text/x-shellscript` parts: the gate installer, which cloud-init runs in cloud-final,
- *    and the boot checks, which cloud-init stores (and runs as no-ops) and the gate runs.
+ * 3. shell scripts, gzip-compressed (`application/x-gzip`, which cloud-init decompresses
+ *    and treats as `text/x-shellscript`, keeping the file name): the gate installer, which
+ *    cloud-init runs in cloud-final, and the boot checks, which cloud-init stores (and runs as
+ *    no-ops) and the gate runs. Compression keeps the user data under EC2's 16 KB.
  */
 export function buildGpuNodeUserData(options: GpuNodeUserDataOptions): GpuNodeUserData {
   const nodeConfig = buildNodeConfig(options);
@@ -178,7 +208,8 @@ export function buildGpuNodeUserData(options: GpuNodeUserDataOptions): GpuNodeUs
     ].map((name) => ({
       contentType: 'text/x-shellscript',
       filename: name,
-      body: readBootScript(name),
+      body: shippedBootScript(name),
+      gzip: true,
     })),
   ];
   return { document: buildMultipartMixed(parts), nodeConfig, cloudConfig, parts };
