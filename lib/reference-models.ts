@@ -30,3 +30,13 @@ export const REFERENCE_MODELS = Object.freeze({
     revision: 'r1',
   }),
 });
+
+/**
+ * Images of the reference deployment, pinned by digest (SW-2). These are placeholders in a
+ * registry that does not exist: a deployment sets the digests of its own mirror through the
+ * cdk.json context keys `compliant-inference:servingImage` and `compliant-inference:redisImage`.
+ */
+export const REFERENCE_IMAGES = Object.freeze({
+  serving: `registry.example.com/mirror/vllm-openai@sha256:${'0'.repeat(64)}`,
+  redis: `registry.example.com/mirror/redis@sha256:${'0'.repeat(64)}`,
+});

@@ -2,21 +2,21 @@ import { App, Chart, ChartProps } from 'cdk8s';
 import { Construct } from 'constructs';
 import {
   Clock,
+  InferenceTraffic,
   InferenceMonitoring,
   InferenceNamespace,
   InferenceService,
   InferenceServiceProps,
 } from '../constructs';
-import { REFERENCE_MODELS, ReferenceModel } from './reference-models';
-
-/** The serving image of the reference deployment, pinned by digest (SW-2). */
-export const REFERENCE_IMAGE =
-  'public.ecr.aws/compliant-inference/vllm-openai@sha256:4f1c6a1f3c7ae9a0c2d5e6b8f90a1b2c3d4e5f60718293a4b5c6d7e8f9012345';
+import { REFERENCE_IMAGES, REFERENCE_MODELS, ReferenceModel } from './reference-models';
+import { TRAFFIC_PLATFORM } from './traffic-platform';
 
 /** Properties of the reference workloads chart. */
 export interface ReferenceWorkloadsProps extends ChartProps {
   /** The clock waivers and reviews are checked against. */
   readonly clock?: Clock;
+  /** The serving image, pinned by digest (SW-2). @default REFERENCE_IMAGES.serving */
+  readonly image?: string;
   /** Overrides applied to both services (tests use them to vary inputs). */
   readonly overrides?: Partial<InferenceServiceProps>;
 }
@@ -26,12 +26,13 @@ export class ReferenceWorkloads extends Chart {
   public readonly generation: InferenceService;
   public readonly embedding: InferenceService;
   public readonly monitoring: readonly InferenceMonitoring[];
+  public readonly traffic: readonly InferenceTraffic[];
 
   constructor(scope: Construct, id: string, props: ReferenceWorkloadsProps = {}) {
     super(scope, id, { namespace: 'inference', ...props });
     new InferenceNamespace(this, 'Namespace', { name: this.namespace ?? 'inference' });
     const common = {
-      image: REFERENCE_IMAGE,
+      image: props.image ?? REFERENCE_IMAGES.serving,
       replicas: 2,
       clock: props.clock,
       gpuLossPlan: { kind: 'fail-fast', retryAfterSeconds: 30 } as const,
@@ -49,8 +50,13 @@ export class ReferenceWorkloads extends Chart {
       concurrency: 32,
       ...common,
     });
-    this.monitoring = [this.generation, this.embedding].map(
+    const services = [this.generation, this.embedding];
+    this.monitoring = services.map(
       (service) => new InferenceMonitoring(this, `${service.node.id}Monitoring`, { service }),
+    );
+    const gateway = { name: TRAFFIC_PLATFORM.gatewayName, namespace: TRAFFIC_PLATFORM.namespace };
+    this.traffic = services.map(
+      (service) => new InferenceTraffic(this, `${service.node.id}Traffic`, { service, gateway }),
     );
   }
 }

@@ -1,16 +1,13 @@
 import { App, Testing } from 'cdk8s';
-import { InferenceTraffic, requestBodyCeilingBytes } from '../../constructs';
+import { requestBodyCeilingBytes } from '../../constructs';
 import { ReferenceWorkloads } from '../../lib/reference-workloads';
 import { TRAFFIC_PLATFORM } from '../../lib/traffic-platform';
 import { expectValidManifests } from '../support/manifests';
 import { CLOCK, K8sObject } from './fixture';
 
-/** The reference deployment with its traffic, wired as the lead will wire it. */
+/** The reference deployment, which carries the traffic of both services. */
 function referenceTraffic(): { chart: ReferenceWorkloads; objects: K8sObject[] } {
   const chart = new ReferenceWorkloads(new App(), 'inference-workloads', { clock: CLOCK });
-  const gateway = { name: TRAFFIC_PLATFORM.gatewayName, namespace: TRAFFIC_PLATFORM.namespace };
-  new InferenceTraffic(chart, 'GenerationTraffic', { service: chart.generation, gateway });
-  new InferenceTraffic(chart, 'EmbeddingTraffic', { service: chart.embedding, gateway });
   return { chart, objects: Testing.synth(chart) as K8sObject[] };
 }
 
