@@ -225,3 +225,8 @@ export function assertResourceDefinition(
 export function assertWarning(stack: Stack, pattern: string): void {
   Annotations.fromStack(stack).hasWarning('*', Match.stringLikeRegexp(pattern));
 }
+
+/** Asserts the stack carries an error whose text matches the pattern. */
+export function assertError(stack: Stack, pattern: string): void {
+  Annotations.fromStack(stack).hasError('*', Match.stringLikeRegexp(pattern));
+}

@@ -28,6 +28,7 @@ import {
   CUSTOM_IMAGE,
   NodeConfigDoc,
   assertResource,
+  assertError,
   assertResourceDefinition,
   assertWarning,
   FAKE_VALUES,
@@ -240,6 +241,32 @@ describe('GpuNodeGroup user data', () => {
     expect(custom.userDataBytes).toBeLessThanOrEqual(16384);
     const release = synthGroup({ image: RELEASE_IMAGE, waivers: RELEASE_WAIVERS }).group;
     expect(release.userDataBytes).toBeLessThanOrEqual(16384 - 3072);
+  });
+
+  test('a node group whose user data would pass 16 KB fails synthesis with the reason', () => {
+    const models = Array.from({ length: 40 }, (_, i) => ({
+      name: `model-with-a-long-name-${i}`,
+      revision: `0123456789abcdef0123456789abcdef0123${i}`,
+      prefix: `models/model-with-a-long-name-${i}/0123456789abcdef0123456789abcdef0123${i}`,
+    }));
+    const { group, stack } = synthGroup({ models });
+    expect(group.userDataBytes).toBeGreaterThan(16384);
+    assertError(stack, 'over the 16384 bytes EC2 and EKS leave it');
+  });
+
+  test('every variable of the checks environment is read by a boot script', () => {
+    const env = cloudConfig.write_files.find(
+      (f) => f.path === '/etc/compliant-inference/boot-checks.env',
+    )!;
+    const names = env.content
+      .trim()
+      .split('\n')
+      .map((l) => l.slice(0, l.indexOf('=')));
+    const scripts = parts
+      .filter((p) => p.mimeType === 'text/x-shellscript')
+      .map((p) => p.content)
+      .join('\n');
+    expect(names.filter((n) => !scripts.includes(`\${${n}`))).toEqual([]);
   });
 
   test('each shipped script is its source file without comment lines, the shebang kept', () => {
