@@ -80,11 +80,15 @@ export interface WorkloadCheck {
 
 const q = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
-/** `has(a.b) && has(a.b.c) && ...` for every step of a field chain after its root. */
+/**
+ * `has(a.b) && has(a.b.c) && ...` for every step of a field chain after its root. A
+ * policy variable always exists, so `variables.x` itself is never tested with `has`.
+ */
 function hasChain(chain: string): string {
   const parts = chain.split('.');
   const out: string[] = [];
-  for (let i = 2; i <= parts.length; i++) out.push(`has(${parts.slice(0, i).join('.')})`);
+  const first = parts[0] === 'variables' ? 3 : 2;
+  for (let i = first; i <= parts.length; i++) out.push(`has(${parts.slice(0, i).join('.')})`);
   return out.join(' && ');
 }
 

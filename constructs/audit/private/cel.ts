@@ -30,7 +30,8 @@ function env(): CelEnvironment {
     Environment: new (options: Record<string, unknown>) => CelEnvironment;
   };
   environment = new cel.Environment({
-    homogeneousAggregateLiterals: false,
+    // As the API server: its base CEL environment requires homogeneous list and map literals.
+    homogeneousAggregateLiterals: true,
     limits: { maxAstNodes: 20000, maxDepth: 200 },
   })
     .registerVariable('object', 'dyn')
