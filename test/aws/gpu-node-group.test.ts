@@ -549,7 +549,7 @@ describe('GpuNodeGroup bad input', () => {
 
   test('NODE-1: an AMI id that is another unresolved token skips the format check, with a warning', () => {
     const { stack, cluster, bucket } = newScope();
-    const amiId = new CfnParameter(stack, 'GpuAmi', { type: 'String' }).valueAsString;
+    const amiId = new CfnParameter(stack, 'GpuAmi', { type: 'AWS::EC2::Image::Id' }).valueAsString;
     const group = new GpuNodeGroup(stack, 'Gpu', {
       cluster,
       weightsBucket: bucket,
