@@ -37,8 +37,11 @@ export interface CompliancePolicyPluginProps {
 export class CompliancePolicyPlugin
   implements IPolicyValidationPluginBeta1, IPolicyValidationPlugin
 {
+  /** The plugin's name in CDK's validation report. */
   public readonly name = 'compliant-inference';
+  /** The plugin's version. */
   public readonly version = '0.1.0';
+  /** The rules it reports. */
   public readonly ruleIds: string[];
   private readonly standard: Standard;
 
@@ -47,6 +50,7 @@ export class CompliancePolicyPlugin
     this.ruleIds = [...(props.rules ?? PLUGIN_RULES)];
   }
 
+  /** Runs the template checks on every template of the app and reports the violations. */
   public validate(context: IPolicyValidationContextBeta1): PolicyValidationPluginReportBeta1 {
     const byKey = new Map<string, PolicyViolationBeta1>();
     for (const templatePath of context.templatePaths) {
