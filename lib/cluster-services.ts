@@ -1,7 +1,15 @@
 import { Chart, ChartProps } from 'cdk8s';
 import { Construct } from 'constructs';
-import { WeightsVolumes, weightsName } from '../constructs';
+import { PreloadedWeights, Standard, WeightsVolumes, weightsName } from '../constructs';
 import { REFERENCE_MODELS } from './reference-models';
+
+/** Properties of {@link ClusterServices}. */
+export interface ClusterServicesProps extends ChartProps {
+  /** The model revisions the GPU nodes preload. @default the reference models */
+  readonly weights?: readonly PreloadedWeights[];
+  /** The standard. @default DEFAULT_STANDARD */
+  readonly standard?: Standard;
+}
 
 /**
  * Cluster services the inference workloads rely on, installed by the platform team:
@@ -10,13 +18,16 @@ import { REFERENCE_MODELS } from './reference-models';
 export class ClusterServices extends Chart {
   public readonly weightsVolumes: WeightsVolumes;
 
-  constructor(scope: Construct, id: string, props: ChartProps = {}) {
+  constructor(scope: Construct, id: string, props: ClusterServicesProps = {}) {
     super(scope, id, props);
     this.weightsVolumes = new WeightsVolumes(this, 'WeightsVolumes', {
-      weights: Object.values(REFERENCE_MODELS).map((m) => ({
-        name: weightsName(m.model, m.weights),
-        revision: m.revision,
-      })),
+      weights:
+        props.weights ??
+        Object.values(REFERENCE_MODELS).map((m) => ({
+          name: weightsName(m.model, m.weights),
+          revision: m.revision,
+        })),
+      standard: props.standard,
     });
   }
 }

@@ -23,6 +23,8 @@ export function buildPlatformApp(appProps: AppProps): {
       amiId: config.gpuAmiId,
       driverVersion: DEFAULT_STANDARD.software.cudaDriver,
     }),
+    servingImage: config.servingImage,
+    redisImage: config.redisImage,
   });
   return { app, config, stack };
 }

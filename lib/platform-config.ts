@@ -8,7 +8,13 @@ export const CONTEXT_KEYS = Object.freeze({
   availabilityZones: 'compliant-inference:availabilityZones',
   stackName: 'compliant-inference:stackName',
   gpuAmiId: 'compliant-inference:gpuAmiId',
+  servingImage: 'compliant-inference:servingImage',
+  redisImage: 'compliant-inference:redisImage',
 });
+
+/** A container image pinned by digest (SW-2). */
+const DIGEST_PINNED =
+  /^[a-z0-9]+(?:[._\-/:][a-z0-9]+)*(?::[\w][\w.-]{0,127})?@sha256:[a-f0-9]{64}$/;
 
 /** Where and under what name the platform is deployed, from context: no lookups, no credentials. */
 export interface PlatformConfig {
@@ -25,6 +31,10 @@ export interface PlatformConfig {
    * id that `preflight` checks.
    */
   readonly gpuAmiId: string;
+  /** The serving image of the reference workloads, pinned by digest (SW-2). */
+  readonly servingImage: string;
+  /** The Redis image of the global rate limit, pinned by digest (SW-2). */
+  readonly redisImage: string;
 }
 
 function contextValue(app: App, key: string): unknown {
@@ -72,7 +82,21 @@ export function readPlatformConfig(app: App): PlatformConfig {
       `context '${CONTEXT_KEYS.gpuAmiId}' must be a fixed AMI id such as ami-0123456789abcdef0 (NODE-1); received '${gpuAmiId}'`,
     );
   }
+  const images: Record<'servingImage' | 'redisImage', string> = {
+    servingImage: '',
+    redisImage: '',
+  };
+  for (const key of ['servingImage', 'redisImage'] as const) {
+    const image = String(contextValue(app, CONTEXT_KEYS[key]) ?? '');
+    if (!DIGEST_PINNED.test(image)) {
+      throw new Error(
+        `SW-2: context '${CONTEXT_KEYS[key]}' must be an image pinned by digest (registry/repository@sha256:<64 hex>); received '${image}'`,
+      );
+    }
+    images[key] = image;
+  }
   return Object.freeze({
+    ...images,
     gpuAmiId,
     account,
     region,

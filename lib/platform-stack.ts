@@ -2,7 +2,14 @@ import { Duration, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import { App as Cdk8sApp } from 'cdk8s';
 import { Construct } from 'constructs';
+import { ManifestDeployment } from '../constructs/aws/manifest-deployment';
+import { Clock } from '../constructs/standard';
+import { ClusterServices } from './cluster-services';
+import { ReferenceWorkloads } from './reference-workloads';
+import { TelemetryPlatform } from './telemetry-platform';
+import { TrafficPlatform } from './traffic-platform';
 import { weightsName } from '../constructs/conventions';
 import { REFERENCE_MODELS, ReferenceModel } from './reference-models';
 import {
@@ -19,12 +26,7 @@ import {
 import { newLogsKey } from '../constructs/aws/private/kms-policy';
 import { hardenGpuNodes, hardenWeightsBucket } from './platform-hardening';
 import { MemoryPlan, catalogueModel, requireFittingPlan } from '../constructs/planner';
-import {
-  ComplianceError,
-  DEFAULT_STANDARD,
-  Standard,
-  WaiverSet,
-} from '../constructs/standard';
+import { ComplianceError, DEFAULT_STANDARD, Standard, WaiverSet } from '../constructs/standard';
 
 /** A model the platform's GPU nodes preload and serve. */
 export type PlatformModel = ReferenceModel;
@@ -97,6 +99,23 @@ export interface PlatformStackProps extends StackProps {
    * @default WaiverSet.NONE
    */
   readonly waivers?: WaiverSet;
+  /**
+   * The Redis image of the gateway's global rate limit, pinned by digest (SW-2).
+   * @default - no traffic platform (Gateway API, Envoy Gateway) is installed
+   */
+  readonly redisImage?: string;
+  /**
+   * The serving image of the reference workloads, pinned by digest (SW-2). With the reference
+   * models (no `models` given) and a `redisImage`, the stack also applies the reference
+   * workloads, their routes, policies and monitoring through the cluster.
+   * @default - the reference workloads are not applied
+   */
+  readonly servingImage?: string;
+  /**
+   * The clock that waivers and review records are checked against.
+   * @default the system clock
+   */
+  readonly clock?: Clock;
 }
 
 /**
@@ -114,6 +133,14 @@ export class PlatformStack extends Stack {
   public readonly weightsBucket: WeightsBucket;
   /** The GPU node group. */
   public readonly gpuNodes: GpuNodeGroup;
+  /** Cluster services of the inference workloads (node-local weight volumes), applied through the cluster. */
+  public readonly clusterServices: ManifestDeployment;
+  /** Gateway API, Envoy Gateway and the inference Gateway, when a Redis image is given. */
+  public readonly traffic?: TrafficPlatform;
+  /** The reference workloads applied through the cluster, when configured. */
+  public readonly workloads?: ManifestDeployment;
+  /** DCGM exporter, CloudWatch alarms and dashboard of the reference workloads, when applied. */
+  public readonly telemetry?: TelemetryPlatform;
 
   private readonly zones: readonly string[];
 
@@ -224,6 +251,58 @@ export class PlatformStack extends Stack {
         reason:
           'The GPU nodes boot a custom AMI from their launch template (AMI type CUSTOM); the AL2 default this warning describes never applies.',
       });
+    }
+
+    // Kubernetes side: the same cdk8s charts the main job writes to dist/, applied in parts
+    // that fit the kubectl provider (ManifestDeployment).
+    const cluster = this.inferenceCluster.cluster;
+    const charts = new Cdk8sApp();
+    const services = new ClusterServices(charts, 'cluster-services', {
+      weights: this.models.map((m) => ({ name: m.preload.name, revision: m.revision })),
+      standard,
+    });
+    this.clusterServices = new ManifestDeployment(this, 'ClusterServices', {
+      cluster,
+      objects: services.toJson(),
+    });
+    if (props.redisImage) {
+      this.traffic = new TrafficPlatform(this, 'Traffic', {
+        cluster,
+        redisImage: props.redisImage,
+        standard,
+      });
+      if (props.servingImage && !props.models) {
+        const workloads = new ReferenceWorkloads(charts, 'inference-workloads', {
+          image: props.servingImage,
+          clock: props.clock,
+        });
+        this.workloads = new ManifestDeployment(this, 'Workloads', {
+          cluster,
+          objects: workloads.toJson(),
+        });
+        this.workloads.node.addDependency(this.clusterServices, this.traffic);
+        this.telemetry = new TelemetryPlatform(this, 'Telemetry', {
+          cluster,
+          services: [workloads.generation, workloads.embedding].map((s) =>
+            TelemetryPlatform.serviceOf(s),
+          ),
+          standard,
+        });
+        // Known and by design: the PrometheusRule of each service carries ALM-1, ALM-3 and
+        // ALM-4; CloudWatch has no KV-cache metric and no load balancer to alarm on here.
+        const reason =
+          'Carried by the PrometheusRule of each service; CloudWatch lacks the KV-cache metric (ALM-1) and the gateway NLB is created by Kubernetes, after this stack (ALM-3, ALM-4).';
+        for (const s of [workloads.generation, workloads.embedding]) {
+          Validations.of(this.telemetry).acknowledge({
+            id: `Annotation::compliant-inference:telemetry:no-effective-memory:${s.namespace}-${s.name}`,
+            reason,
+          });
+        }
+        Validations.of(this.telemetry).acknowledge({
+          id: 'Annotation::compliant-inference:telemetry:no-load-balancer',
+          reason,
+        });
+      }
     }
 
     const waiverAnnotations = waivers.toAnnotations();
