@@ -78,6 +78,38 @@ describe('the generated ValidatingAdmissionPolicy', () => {
     expect(text).not.toMatch(/\b(quantity|isQuantity|find|findAll|url|isURL|authorizer|ip|cidr)\(/);
   });
 
+  test('every function called is in the subset both Kubernetes CEL and cel-js document', () => {
+    const BOTH = [
+      'has',
+      'all',
+      'exists',
+      'filter',
+      'matches',
+      'contains',
+      'startsWith',
+      'split',
+      'join',
+      'size',
+      'int',
+      'string',
+    ];
+    const text = [
+      ...(policy.spec.matchConditions as Obj[]),
+      ...(policy.spec.variables as Obj[]),
+      ...(policy.spec.validations as Obj[]),
+    ]
+      .map((e) => e.expression as string)
+      .join(' | ')
+      .replace(/'(?:[^'\\]|\\.)*'/g, "''");
+    const called = [
+      ...new Set([...text.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*\(/g)].map((m) => m[1])),
+    ];
+    expect(called.filter((f) => !BOTH.includes(f))).toEqual([]);
+    expect(called.sort()).toEqual(
+      expect.arrayContaining(['has', 'all', 'matches', 'split', 'join']),
+    );
+  });
+
   test('the cdk8s construct synthesizes the same two objects', () => {
     const chart = new Chart(Testing.app(), 'vap');
     new InferenceAdmissionPolicy(chart, 'Policy');
