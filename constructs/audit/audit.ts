@@ -33,7 +33,7 @@ import {
 } from './workload-rules';
 
 /** How bad a finding is: `error` breaks a rule; `note` is a waived finding, listed only. */
-export type Severity = 'error' | 'note';
+export type FindingSeverity = 'error' | 'note';
 
 /** Where a finding or a waiver sits. */
 export interface AuditLocation {
@@ -66,11 +66,11 @@ export interface FoundWaiver extends AuditLocation {
 }
 
 /** One rule broken by one object. */
-export interface Finding extends AuditLocation {
+export interface AuditFinding extends AuditLocation {
   /** The rule. */
   readonly rule: RuleId;
   /** `error`, or `note` when a waiver in force covers it. */
-  readonly severity: Severity;
+  readonly severity: FindingSeverity;
   /** The path of the offending field in the object or template. */
   readonly field: string;
   /** One line saying what to change, starting with the rule id. */
@@ -82,7 +82,7 @@ export interface Finding extends AuditLocation {
 /** The result of an audit. */
 export interface AuditReport {
   /** Rules broken (severity `error`) and waived findings (severity `note`). */
-  readonly findings: Finding[];
+  readonly findings: AuditFinding[];
   /** Waivers found, valid or not. */
   readonly waivers: FoundWaiver[];
   /** Inputs or documents that could not be audited. */
@@ -246,7 +246,7 @@ const SUFFIX: Record<string, number> = {
 };
 
 /** The value of a Kubernetes quantity, or undefined when it is not one. */
-export function quantityValue(q: unknown): number | undefined {
+export function quantityAmount(q: unknown): number | undefined {
   if (typeof q === 'number') return Number.isFinite(q) ? q : undefined;
   if (typeof q !== 'string') return undefined;
   const m = QUANTITY.exec(q.trim());
@@ -263,8 +263,8 @@ function normalizeResources(container: unknown): void {
   }
   if (isObj(requests) && isObj(limits)) {
     for (const [k, v] of Object.entries(requests)) {
-      const a = quantityValue(v);
-      const b = quantityValue(limits[k]);
+      const a = quantityAmount(v);
+      const b = quantityAmount(limits[k]);
       if (a !== undefined && b !== undefined && Math.abs(a - b) <= Math.abs(b) * 1e-12) {
         requests[k] = limits[k];
       }
@@ -368,7 +368,7 @@ export function auditDocuments(
 ): AuditReport {
   const standard = options.standard ?? DEFAULT_STANDARD;
   const clock = options.clock ?? SYSTEM_CLOCK;
-  const findings: Finding[] = [];
+  const findings: AuditFinding[] = [];
   const waivers: FoundWaiver[] = [];
   const problems: InputProblem[] = [];
   const manifests: { unit: Unit; object: ManifestObject }[] = [];

@@ -45,13 +45,13 @@ function get(obj: unknown, path: string): unknown {
 }
 
 /** The pod labels of a workload. */
-export function podLabels(o: ManifestObject): Record<string, string> {
+export function workloadPodLabels(o: ManifestObject): Record<string, string> {
   const labels = get(o.object, `${podMetadataPath(o.kind)}.labels`);
   return isObj(labels) ? (labels as Record<string, string>) : {};
 }
 
 /** True when a Kubernetes label selector (matchLabels and matchExpressions) selects `labels`. */
-export function selects(selector: unknown, labels: Record<string, string>): boolean {
+export function selectorMatches(selector: unknown, labels: Record<string, string>): boolean {
   if (!isObj(selector)) return false;
   const matchLabels = isObj(selector.matchLabels) ? selector.matchLabels : {};
   if (!Object.entries(matchLabels).every(([k, v]) => labels[k] === v)) return false;
@@ -154,10 +154,11 @@ export function checkDisruptionBudgets(
   const out = new Map<ManifestObject, ObjectFinding[]>();
   const pdbs = objects.filter((o) => o.kind === 'PodDisruptionBudget');
   for (const w of objects.filter((o) => o.inference && LONG_RUNNING.has(o.kind))) {
-    const labels = podLabels(w);
+    const labels = workloadPodLabels(w);
     const covered = pdbs.some(
       (p) =>
-        sameNamespace(p.namespace, w.namespace) && selects(get(p.object, 'spec.selector'), labels),
+        sameNamespace(p.namespace, w.namespace) &&
+        selectorMatches(get(p.object, 'spec.selector'), labels),
     );
     if (!covered) {
       out.set(w, [
@@ -193,11 +194,11 @@ export function checkScrapeTargets(
   const serviceMonitors = objects.filter((o) => o.kind === 'ServiceMonitor');
   const services = objects.filter((o) => o.kind === 'Service');
   for (const w of objects.filter((o) => o.inference && MONITORED.has(o.kind))) {
-    const labels = podLabels(w);
+    const labels = workloadPodLabels(w);
     const byPod = podMonitors.some(
       (m) =>
         namespaceAllowed(get(m.object, 'spec.namespaceSelector'), m.namespace, w.namespace) &&
-        selects(get(m.object, 'spec.selector'), labels),
+        selectorMatches(get(m.object, 'spec.selector'), labels),
     );
     const byService = services.some((s) => {
       const podSelector = get(s.object, 'spec.selector');
@@ -208,7 +209,7 @@ export function checkScrapeTargets(
       return serviceMonitors.some(
         (m) =>
           namespaceAllowed(get(m.object, 'spec.namespaceSelector'), m.namespace, s.namespace) &&
-          selects(get(m.object, 'spec.selector'), serviceLabels),
+          selectorMatches(get(m.object, 'spec.selector'), serviceLabels),
       );
     });
     if (!byPod && !byService) {
@@ -228,7 +229,7 @@ export function checkScrapeTargets(
 // ---- NET-1, NET-2, NET-3 on BackendTrafficPolicy ----
 
 /** A Gateway API duration (`5s`, `500ms`, `1m30s`) in milliseconds, or undefined when not one. */
-export function durationMs(value: unknown): number | undefined {
+export function gatewayDurationMs(value: unknown): number | undefined {
   if (typeof value !== 'string' || !/^([0-9]+(\.[0-9]+)?(h|ms|m|s))+$/.test(value))
     return undefined;
   const unit: Record<string, number> = { h: 3600000, m: 60000, s: 1000, ms: 1 };
@@ -257,7 +258,7 @@ export function checkTrafficPolicy(policy: Json, standard: Standard): ObjectFind
   const t = standard.traffic;
   const findings: ObjectFinding[] = [];
   const timeout = get(policy, 'spec.timeout.http.requestTimeout');
-  const ms = durationMs(timeout);
+  const ms = gatewayDurationMs(timeout);
   if (ms === undefined || ms > t.requestTimeoutMs) {
     findings.push({
       rule: 'NET-1',

@@ -3,7 +3,7 @@
  * for CI systems that annotate diffs. They build text only; the CLI prints it.
  */
 import { RULES, RuleId, ruleById } from '../standard';
-import { AuditReport, Finding, auditExitCode } from './audit';
+import { AuditReport, AuditFinding, auditExitCode } from './audit';
 
 /** The output formats of `audit`. */
 export type AuditFormat = 'table' | 'json' | 'sarif';
@@ -46,7 +46,7 @@ export function renderTable(report: AuditReport): string[] {
   const lines: string[] = [];
   const errors = report.findings.filter((f) => f.severity === 'error');
   const notes = report.findings.filter((f) => f.severity === 'note');
-  const rows = (list: Finding[]) => [
+  const rows = (list: AuditFinding[]) => [
     ['RULE', 'SEVERITY', 'LOCATION', 'OBJECT', 'FIELD', 'MESSAGE'],
     ...list.map((f) => [f.rule, f.severity, where(f), `${f.kind}/${f.name}`, f.field, f.message]),
   ];
