@@ -10,6 +10,7 @@ import {
   admissionManifests,
   admissionPolicy,
   admissionPolicyBinding,
+  selectorMatches,
   workloadChecks,
   workloadVariables,
 } from '../../constructs';
@@ -119,6 +120,14 @@ describe('the generated ValidatingAdmissionPolicy', () => {
 
 describe('what the policy admits', () => {
   const reference = referenceObjects();
+
+  test("the binding selects the reference chart's inference namespace", () => {
+    const ns = reference.find((o) => o.kind === 'Namespace') as Obj;
+    const binding = admissionPolicyBinding() as Obj;
+    expect(selectorMatches(binding.spec.matchResources.namespaceSelector, ns.metadata.labels)).toBe(
+      true,
+    );
+  });
 
   test('workloads that are not inference workloads pass untouched', () => {
     const web = {
