@@ -109,11 +109,24 @@ function referenceDeployment(): string {
   ].join('\n');
 }
 
+function referenceTraffic(): string {
+  const objects = Testing.synth(
+    new ReferenceWorkloads(Testing.app(), 'ref', { clock: fixedClock('2026-12-03') }),
+  ) as Record<string, any>[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const mine = objects.filter(
+    (o) =>
+      (o.kind === 'HTTPRoute' || o.kind === 'BackendTrafficPolicy') &&
+      o.metadata.name === 'llama-2-70b-gen',
+  );
+  return ['```yaml', ...mine.map((o) => `---\n${stringify(o).trimEnd()}`), '```'].join('\n');
+}
+
 /** Every generated block, by marker name. */
 export const BLOCKS: Readonly<Record<string, () => string>> = {
   'accuracy-table': accuracyTable,
   'incident-plan': incidentPlan,
   'reference-deployment': referenceDeployment,
+  'reference-traffic': referenceTraffic,
 };
 
 /** README text with every block regenerated. */
