@@ -148,7 +148,11 @@ describe('InferenceService: the reference generation service', () => {
     ).toEqual([
       {
         matchExpressions: [
-          { key: 'weights.compliance.inference/llama-2-70b-awq', operator: 'In', values: ['8d5c0a5'] },
+          {
+            key: 'weights.compliance.inference/llama-2-70b-awq',
+            operator: 'In',
+            values: ['8d5c0a5'],
+          },
         ],
       },
     ]);
@@ -347,7 +351,7 @@ describe('InferenceService: variants', () => {
 });
 
 describe('InferenceService: bad input is refused with the rule id', () => {
-  test.each<[string, Record<string, unknown>, string, RegExp]>([
+  const cases: [string, Record<string, unknown>, string, RegExp][] = [
     ['an unpinned image tag', { image: 'vllm/vllm-openai:latest' }, 'SW-2', /pinned by digest/],
     [
       'a digest that is not sha256 hex',
@@ -420,7 +424,13 @@ describe('InferenceService: bad input is refused with the rule id', () => {
       'Q-1',
       /expired/,
     ],
-  ])('%s', (_what, change, rule, pattern) => {
+  ];
+  // Titles start with the rule id, so a failing case reads as the rule it guards.
+  test.each(
+    cases.map(
+      ([what, change, rule, pattern]) => [`${rule}: ${what}`, change, rule, pattern] as const,
+    ),
+  )('%s', (_what, change, rule, pattern) => {
     const e = complianceErrorOf(() => synthService(generationProps(change as never)));
     expect(e.rule).toBe(rule);
     expect(e.message).toMatch(pattern);
