@@ -8,7 +8,8 @@ import { runCli } from '../../bin/cli';
 import { runAudit } from '../../bin/commands/audit';
 import { BufferedOutput } from '../../bin/private/output';
 import { Q1_WAIVER } from './waiver-fixture';
-import { Obj, clone, engineOf, generationDeployment, referenceObjects } from './fixture';
+import { synthReferenceWorkloads } from '../../lib/reference-workloads';
+import { CLOCK, Obj, clone, engineOf, generationDeployment, referenceObjects } from './fixture';
 
 const reference = referenceObjects();
 const HANDWRITTEN = join(__dirname, '..', 'fixtures', 'handwritten');
@@ -182,6 +183,14 @@ describe('compliant-inference audit', () => {
     expect(out.stdout.at(-1)).toMatch(
       /^\d+ object\(s\) and template\(s\) in 1 file\(s\): 20 rules checked, 20 passed, 0 broken, 0 waived; 0 finding\(s\), 0 unusable input\(s\)$/,
     );
+  });
+
+  test('exits 0 on the reference workloads as cdk8s writes them to disk (the synth output folder)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'audit-dist-'));
+    synthReferenceWorkloads(dir, CLOCK);
+    const { code, out } = await cli(dir);
+    expect(out.text).not.toMatch(/Unusable input/);
+    expect(code).toBe(0);
   });
 
   test('exits 1 with a table row per finding: rule, severity, file#document, object, field, message', async () => {
