@@ -7,7 +7,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct, IConstruct } from 'constructs';
 import { INSTANCE_TYPE_LABEL } from '../conventions';
-import { ComplianceError, DEFAULT_STANDARD, RuleId, Standard, describeValue } from '../standard';
+import { DEFAULT_STANDARD, RuleId, Standard, describeValue, refuse } from '../standard';
 import {
   ADDON_VERSION_PATTERN,
   CHART_VERSION_PATTERN,
@@ -167,16 +167,6 @@ const ACCELERATED_FAMILY = /^(p\d|g\d|gr\d|inf\d|trn\d|dl\d)/;
 
 /** The service account of the CloudWatch agent that the add-on creates (namespace amazon-cloudwatch). */
 const CLOUDWATCH_SERVICE_ACCOUNT = 'cloudwatch-agent';
-
-function refuse(
-  rule: RuleId,
-  field: string,
-  limit: string,
-  received: unknown,
-  message: string,
-): never {
-  throw new ComplianceError({ rule, field, limit, received: describeValue(received), message });
-}
 
 /**
  * An EKS cluster for inference: Kubernetes 1.33, managed node groups (never Auto Mode), a

@@ -1,7 +1,7 @@
 import { ApiObject, Chart, Duration, Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
 import { MemoryPlan } from '../planner';
-import { ComplianceError, RuleId, Standard, describeValue } from '../standard';
+import { RuleId, Standard, refuse } from '../standard';
 import { InferenceService } from './inference-service';
 
 /** Bytes in one MiB: DCGM reports framebuffer memory in MiB. */
@@ -129,16 +129,6 @@ export interface PrometheusRuleGroup {
   readonly rules: readonly PrometheusRuleEntry[];
 }
 
-function fail(
-  rule: RuleId,
-  field: string,
-  limit: string,
-  received: unknown,
-  message: string,
-): never {
-  throw new ComplianceError({ rule, field, limit, received: describeValue(received), message });
-}
-
 /** A duration as Prometheus writes it (`30s`, `3m`, `10m`). */
 export function promDuration(seconds: number): string {
   if (seconds % 3600 === 0 && seconds > 0) return `${seconds / 3600}h`;
@@ -206,7 +196,7 @@ export class InferenceMonitoring extends Construct {
       !Number.isInteger(rateWindowSeconds) ||
       rateWindowSeconds < 2 * standard.observability.scrapeIntervalSeconds
     ) {
-      fail(
+      refuse(
         'OBS-1',
         'props.rateWindow',
         `whole seconds, at least two scrapes (>= ${2 * standard.observability.scrapeIntervalSeconds} s)`,
@@ -215,7 +205,7 @@ export class InferenceMonitoring extends Construct {
       );
     }
     if (/\s/.test(runbookBaseUrl) || runbookBaseUrl.length === 0) {
-      fail(
+      refuse(
         'OBS-2',
         'props.runbookBaseUrl',
         'a URL without spaces',
@@ -355,7 +345,7 @@ export function buildRuleGroups(i: RuleGroupInputs): PrometheusRuleGroup[] {
   };
   for (const m of standard.observability.requiredMetrics) {
     if (!recordings[m]) {
-      fail(
+      refuse(
         'OBS-1',
         'standard.observability.requiredMetrics',
         Object.keys(recordings).join(', '),
@@ -470,7 +460,7 @@ export function buildRuleGroups(i: RuleGroupInputs): PrometheusRuleGroup[] {
 
 function checkSelectorLabels(labels: Record<string, string>): void {
   if (Object.keys(labels).length === 0) {
-    fail(
+    refuse(
       'OBS-1',
       'props.ruleSelectorLabels',
       'at least one label',
@@ -480,7 +470,7 @@ function checkSelectorLabels(labels: Record<string, string>): void {
   }
   for (const [k, v] of Object.entries(labels)) {
     if (!K8S_LABEL_KEY.test(k) || typeof v !== 'string' || !K8S_LABEL_VALUE.test(v)) {
-      fail(
+      refuse(
         'OBS-1',
         `props.ruleSelectorLabels.${k}`,
         'a Kubernetes label key and value',
@@ -495,7 +485,7 @@ function checkIntervals(standard: Standard): void {
   const o = standard.observability;
   const forSeconds = standard.alarms.memoryCriticalForSeconds;
   if (!(o.scrapeIntervalSeconds > 0) || o.scrapeIntervalSeconds * 3 > forSeconds) {
-    fail(
+    refuse(
       'ALM-2',
       'standard.observability.scrapeIntervalSeconds',
       `> 0 and at most a third of ALM-2's ${forSeconds} s`,
@@ -504,7 +494,7 @@ function checkIntervals(standard: Standard): void {
     );
   }
   if (!(o.dcgmCollectIntervalMs > 0) || o.dcgmCollectIntervalMs > o.scrapeIntervalSeconds * 1000) {
-    fail(
+    refuse(
       'ALM-2',
       'standard.observability.dcgmCollectIntervalMs',
       `> 0 and at most the scrape interval (${o.scrapeIntervalSeconds * 1000} ms)`,

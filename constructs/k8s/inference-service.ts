@@ -33,6 +33,7 @@ import {
   WaiverSet,
   WeightFormatName,
   describeValue,
+  refuse,
 } from '../standard';
 import { InferenceEngine, VllmEngine } from './engine';
 import { GpuLossPlan, ReviewRecord, validateGpuLossPlan, validateReview } from './service-policy';
@@ -142,16 +143,6 @@ export interface InferenceServiceProps {
   readonly runAsUser?: number;
 }
 
-function fail(
-  rule: ComplianceError['rule'],
-  field: string,
-  limit: string,
-  received: unknown,
-  message: string,
-): never {
-  throw new ComplianceError({ rule, field, limit, received: describeValue(received), message });
-}
-
 /** The recommended `app.kubernetes.io/*` labels, plus the project's own. */
 export interface InferenceLabels {
   /** Labels every object of the service carries. */
@@ -226,7 +217,7 @@ export class InferenceService extends Construct {
       props.tokenBudget ?? this.standard.traffic.tokenBudget,
     );
     if (!Number.isSafeInteger(this.replicas) || this.replicas < 1) {
-      fail(
+      refuse(
         'OPS-3',
         'props.replicas',
         'a whole number >= 1',
@@ -235,7 +226,7 @@ export class InferenceService extends Construct {
       );
     }
     if (!Number.isSafeInteger(user) || user < 1) {
-      fail(
+      refuse(
         'SEC-1',
         'props.runAsUser',
         'a numeric UID >= 1',
@@ -517,7 +508,7 @@ export class InferenceService extends Construct {
 
   private checkRole(role: unknown): void {
     if (role !== 'generation' && role !== 'embedding') {
-      fail(
+      refuse(
         'NET-5',
         'props.role',
         "'generation' or 'embedding'",
@@ -526,7 +517,7 @@ export class InferenceService extends Construct {
       );
     }
     if (role === 'embedding' && this.model.role !== 'embedding') {
-      fail(
+      refuse(
         'NET-7',
         'props.role',
         `a model whose role is embedding`,
@@ -538,7 +529,7 @@ export class InferenceService extends Construct {
 
   private checkImage(image: unknown): void {
     if (typeof image !== 'string' || !DIGEST_PINNED.test(image)) {
-      fail(
+      refuse(
         'SW-2',
         'props.image',
         'an image pinned by digest: registry/repository@sha256:<64 hex>',
@@ -550,7 +541,7 @@ export class InferenceService extends Construct {
 
   private checkWeightsName(name: unknown): string {
     if (typeof name !== 'string' || /:\/\//.test(name) || name.includes('/')) {
-      fail(
+      refuse(
         'W-3',
         'props.weightsName',
         'the name of weights preloaded on the node (no s3://, hf:// or hub id)',
@@ -559,7 +550,7 @@ export class InferenceService extends Construct {
       );
     }
     if (!/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/.test(name)) {
-      fail(
+      refuse(
         'W-3',
         'props.weightsName',
         'lower-case letters, digits, . and -, at most 63 characters',
@@ -572,7 +563,7 @@ export class InferenceService extends Construct {
 
   private checkRevision(revision: unknown): string {
     if (typeof revision !== 'string' || !REVISION.test(revision)) {
-      fail(
+      refuse(
         'W-3',
         'props.weightsRevision',
         'lower-case letters, digits, ., _ and -, at most 40 characters',
@@ -586,7 +577,7 @@ export class InferenceService extends Construct {
   private checkQuantization(weights: WeightFormatName): void {
     const approved = this.standard.quantization.approvedFormats;
     if (!approved.includes(weights) && !this.waivers.covers('Q-1')) {
-      fail(
+      refuse(
         'Q-1',
         'props.weights',
         `one of ${approved.join(', ')}, or a waiver of Q-1`,
@@ -599,7 +590,7 @@ export class InferenceService extends Construct {
   private checkTokenBudget(tokenBudget: number): number {
     const limit = this.standard.traffic.tokenBudget;
     if (typeof tokenBudget === 'number' && tokenBudget > limit && !this.waivers.covers('NET-6')) {
-      fail(
+      refuse(
         'NET-6',
         'props.tokenBudget',
         `<= ${limit} tokens`,
@@ -643,7 +634,7 @@ export class InferenceService extends Construct {
     const share =
       (this.standard.hardware.hostMemoryGiB * GiB * gpus) / this.standard.hardware.gpusPerInstance;
     if (rounded > share) {
-      fail(
+      refuse(
         'HW-3',
         'props.model',
         `<= ${share / GiB} GiB (the host memory of ${gpus} of ${this.standard.hardware.gpusPerInstance} GPUs)`,

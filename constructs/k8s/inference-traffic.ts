@@ -1,6 +1,6 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
-import { ComplianceError, RuleId, Standard, describeValue } from '../standard';
+import { RuleId, Standard, refuse } from '../standard';
 import { InferenceService } from './inference-service';
 import {
   BackendTrafficPolicySpec,
@@ -125,16 +125,6 @@ export interface InferenceTrafficProps {
   readonly bodyLimitBytes?: number;
 }
 
-function fail(
-  rule: RuleId,
-  field: string,
-  limit: string,
-  received: unknown,
-  message: string,
-): never {
-  throw new ComplianceError({ rule, field, limit, received: describeValue(received), message });
-}
-
 /** The traffic numbers of a standard variant the gateway can express, or a ComplianceError. */
 function checkTrafficStandard(standard: Standard): void {
   const t = standard.traffic;
@@ -147,7 +137,7 @@ function checkTrafficStandard(standard: Standard): void {
   ): void => {
     const v = t[key];
     if (!Number.isSafeInteger(v) || v < min || v > max) {
-      fail(rule, `standard.traffic.${key}`, `a whole number in ${min}..${max}`, v, why);
+      refuse(rule, `standard.traffic.${key}`, `a whole number in ${min}..${max}`, v, why);
     }
   };
   const maxMs = 99_999;
@@ -205,7 +195,7 @@ export class InferenceTraffic extends Construct {
     // Defaults.
     const svc = props.service;
     if (!(svc instanceof InferenceService)) {
-      fail('OPS-1', 'props.service', 'an InferenceService', svc, 'the route needs its service');
+      refuse('OPS-1', 'props.service', 'an InferenceService', svc, 'the route needs its service');
     }
     const standard = svc.standard;
     const t = standard.traffic;
@@ -231,7 +221,7 @@ export class InferenceTraffic extends Construct {
     checkTrafficStandard(standard);
     this.checkGateway(props.gateway);
     if (!Number.isSafeInteger(proxyReplicas) || proxyReplicas < 1) {
-      fail(
+      refuse(
         'NET-3',
         'props.gateway.proxyReplicas',
         'a whole number >= 1',
@@ -242,7 +232,7 @@ export class InferenceTraffic extends Construct {
     this.checkHostnames(props.hostnames);
     this.checkPaths(paths);
     if (!Number.isSafeInteger(requestMs) || requestMs < 1 || requestMs > t.requestTimeoutMs) {
-      fail(
+      refuse(
         'NET-1',
         'props.requestTimeoutMs',
         `1..${t.requestTimeoutMs} ms`,
@@ -251,7 +241,7 @@ export class InferenceTraffic extends Construct {
       );
     }
     if (!Number.isSafeInteger(retries) || retries < 0 || retries > t.maxRetries) {
-      fail(
+      refuse(
         'NET-2',
         'props.retries',
         `a whole number in 0..${t.maxRetries}`,
@@ -261,7 +251,7 @@ export class InferenceTraffic extends Construct {
     }
     this.checkRetryOn(retryOn);
     if (!Number.isSafeInteger(connectMs) || connectMs < 1) {
-      fail(
+      refuse(
         'NET-2',
         'props.connectTimeoutMs',
         'a whole number of milliseconds >= 1',
@@ -270,7 +260,7 @@ export class InferenceTraffic extends Construct {
       );
     }
     if (connectMs > requestMs) {
-      fail(
+      refuse(
         'NET-2',
         'props.connectTimeoutMs',
         `<= ${requestMs} ms (the request timeout)`,
@@ -279,7 +269,7 @@ export class InferenceTraffic extends Construct {
       );
     }
     if (retries * (connectMs + t.retryBackoffMaxMs) >= requestMs) {
-      fail(
+      refuse(
         'NET-2',
         'props.connectTimeoutMs',
         `retries x (connect timeout + ${t.retryBackoffMaxMs} ms backoff) < ${requestMs} ms`,
@@ -288,7 +278,7 @@ export class InferenceTraffic extends Construct {
       );
     }
     if (!Number.isSafeInteger(bodyLimit) || bodyLimit < 1 || bodyLimit > maxBody) {
-      fail(
+      refuse(
         'NET-6',
         'props.bodyLimitBytes',
         `1..${maxBody} bytes (${plan.tokenBudget} tokens x ${TRAFFIC_SIZING.requestBytesPerToken} bytes + ${TRAFFIC_SIZING.requestEnvelopeBytes} bytes)`,
@@ -297,7 +287,7 @@ export class InferenceTraffic extends Construct {
       );
     }
     if (typeof apiKeyHeader !== 'string' || !HEADER_NAME.test(apiKeyHeader)) {
-      fail(
+      refuse(
         'NET-5',
         'props.apiKeyHeader',
         'a header name (an RFC 9110 token)',
@@ -487,7 +477,7 @@ export class InferenceTraffic extends Construct {
 
   private checkGateway(gateway: GatewayAttachment | undefined): void {
     if (!gateway || typeof gateway.name !== 'string' || !DNS_1123_LABEL.test(gateway.name)) {
-      fail(
+      refuse(
         'OPS-1',
         'props.gateway.name',
         'the name of the platform Gateway',
@@ -496,7 +486,7 @@ export class InferenceTraffic extends Construct {
       );
     }
     if (typeof gateway.namespace !== 'string' || !DNS_1123_LABEL.test(gateway.namespace)) {
-      fail(
+      refuse(
         'OPS-1',
         'props.gateway.namespace',
         'a namespace name',
@@ -505,7 +495,7 @@ export class InferenceTraffic extends Construct {
       );
     }
     if (gateway.sectionName !== undefined && !DNS_1123_LABEL.test(gateway.sectionName)) {
-      fail(
+      refuse(
         'OPS-1',
         'props.gateway.sectionName',
         'a listener name',
@@ -518,7 +508,7 @@ export class InferenceTraffic extends Construct {
   private checkHostnames(hostnames: readonly string[] | undefined): void {
     if (hostnames === undefined) return;
     if (!Array.isArray(hostnames) || hostnames.length > 16) {
-      fail(
+      refuse(
         'OPS-2',
         'props.hostnames',
         'at most 16 hostnames',
@@ -528,7 +518,7 @@ export class InferenceTraffic extends Construct {
     }
     hostnames.forEach((h, i) => {
       if (typeof h !== 'string' || h.length > 253 || !HOSTNAME.test(h)) {
-        fail(
+        refuse(
           'OPS-2',
           `props.hostnames[${i}]`,
           'a DNS hostname, optionally with a leading *.',
@@ -541,7 +531,7 @@ export class InferenceTraffic extends Construct {
 
   private checkPaths(paths: readonly string[]): void {
     if (!Array.isArray(paths) || paths.length < 1 || paths.length > 64) {
-      fail(
+      refuse(
         'OPS-2',
         'props.pathPrefixes',
         '1..64 path prefixes',
@@ -555,7 +545,7 @@ export class InferenceTraffic extends Construct {
         !/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/.test(p) ||
         p.length > 1024
       ) {
-        fail(
+        refuse(
           'OPS-2',
           `props.pathPrefixes[${i}]`,
           'an absolute path',
@@ -568,7 +558,7 @@ export class InferenceTraffic extends Construct {
 
   private checkRetryOn(retryOn: readonly RetryTrigger[]): void {
     if (!Array.isArray(retryOn) || retryOn.length === 0) {
-      fail(
+      refuse(
         'NET-2',
         'props.retryOn',
         `a non-empty subset of ${PRE_ENGINE_RETRY_TRIGGERS.join(', ')}`,
@@ -578,7 +568,7 @@ export class InferenceTraffic extends Construct {
     }
     retryOn.forEach((trigger, i) => {
       if (!RETRY_TRIGGERS.includes(trigger)) {
-        fail(
+        refuse(
           'NET-2',
           `props.retryOn[${i}]`,
           `one of ${PRE_ENGINE_RETRY_TRIGGERS.join(', ')}`,
@@ -587,7 +577,7 @@ export class InferenceTraffic extends Construct {
         );
       }
       if (!PRE_ENGINE_RETRY_TRIGGERS.includes(trigger)) {
-        fail(
+        refuse(
           'NET-2',
           `props.retryOn[${i}]`,
           `one of ${PRE_ENGINE_RETRY_TRIGGERS.join(', ')}`,
@@ -597,7 +587,7 @@ export class InferenceTraffic extends Construct {
       }
     });
     if (new Set(retryOn).size !== retryOn.length) {
-      fail('NET-2', 'props.retryOn', 'each trigger once', retryOn, 'a trigger is listed twice');
+      refuse('NET-2', 'props.retryOn', 'each trigger once', retryOn, 'a trigger is listed twice');
     }
   }
 
@@ -608,7 +598,7 @@ export class InferenceTraffic extends Construct {
   ): number | undefined {
     if (role === 'embedding') {
       if (requested !== undefined && requested !== embeddingRps) {
-        fail(
+        refuse(
           'NET-5',
           'props.perKeyRateLimitRps',
           `unset for embedding (always ${embeddingRps} rps per key)`,
@@ -620,7 +610,7 @@ export class InferenceTraffic extends Construct {
     }
     if (requested === undefined) return undefined;
     if (!Number.isSafeInteger(requested) || requested < 1 || requested > 4294967295) {
-      fail(
+      refuse(
         'NET-5',
         'props.perKeyRateLimitRps',
         'a whole number of requests per second >= 1',
@@ -633,7 +623,7 @@ export class InferenceTraffic extends Construct {
 
   private checkPredecessor(p: PredecessorBackend): PredecessorBackend {
     if (typeof p.serviceName !== 'string' || !DNS_1035.test(p.serviceName)) {
-      fail(
+      refuse(
         'OPS-2',
         'props.predecessor.serviceName',
         'a Service name (DNS-1035)',
@@ -642,7 +632,7 @@ export class InferenceTraffic extends Construct {
       );
     }
     if (p.namespace !== undefined && !DNS_1123_LABEL.test(p.namespace)) {
-      fail(
+      refuse(
         'OPS-2',
         'props.predecessor.namespace',
         'a namespace name',
@@ -651,7 +641,7 @@ export class InferenceTraffic extends Construct {
       );
     }
     if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535) {
-      fail('OPS-2', 'props.predecessor.port', '1..65535', p.port, 'the predecessor needs a port');
+      refuse('OPS-2', 'props.predecessor.port', '1..65535', p.port, 'the predecessor needs a port');
     }
     return p;
   }
@@ -667,7 +657,7 @@ export class InferenceTraffic extends Construct {
     const maxUnreviewed = svc.standard.operations.unreviewedTrafficPercent;
     const percent = props.trafficPercent ?? (reviewed ? 100 : maxUnreviewed);
     if (typeof percent !== 'number' || !Number.isFinite(percent) || percent <= 0 || percent > 100) {
-      fail(
+      refuse(
         'OPS-2',
         'props.trafficPercent',
         '0 < percent <= 100',
@@ -676,7 +666,7 @@ export class InferenceTraffic extends Construct {
       );
     }
     if (!reviewed && percent > maxUnreviewed) {
-      fail(
+      refuse(
         'OPS-2',
         'props.trafficPercent',
         `<= ${maxUnreviewed}% until the review is recorded`,
@@ -695,7 +685,7 @@ export class InferenceTraffic extends Construct {
     const own = Math.max(1, Math.round((percent * scale) / 100));
     const rest = scale - own;
     if (rest > 0 && !other) {
-      fail(
+      refuse(
         'OPS-2',
         'props.predecessor',
         'a predecessor or an OPS-1 fallback to take the rest of the traffic',
@@ -719,7 +709,7 @@ export class InferenceTraffic extends Construct {
       b: { name: string; namespace?: string },
     ) => a.name === b.name && (a.namespace ?? svc.namespace) === (b.namespace ?? svc.namespace);
     if (other && sameBackend(other, { name: svc.name })) {
-      fail(
+      refuse(
         'OPS-2',
         'props.predecessor.serviceName',
         `a Service other than ${svc.name}`,

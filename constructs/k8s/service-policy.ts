@@ -1,4 +1,4 @@
-import { Clock, ComplianceError, describeValue } from '../standard';
+import { Clock, refuse } from '../standard';
 
 /** A backend that takes the traffic when the whole GPU cluster is lost (OPS-1). */
 export interface FallbackBackend {
@@ -29,23 +29,13 @@ export interface ReviewRecord {
   readonly date: string;
 }
 
-function fail(
-  rule: 'OPS-1' | 'OPS-2',
-  field: string,
-  limit: string,
-  received: unknown,
-  message: string,
-): never {
-  throw new ComplianceError({ rule, field, limit, received: describeValue(received), message });
-}
-
 /**
  * Checks a GPU-loss plan (OPS-1).
  * @throws ComplianceError naming the field
  */
 export function validateGpuLossPlan(plan: GpuLossPlan | undefined, field: string): GpuLossPlan {
   if (!plan || typeof plan !== 'object') {
-    fail(
+    refuse(
       'OPS-1',
       field,
       "a fallback backend or 'fail-fast'",
@@ -58,7 +48,7 @@ export function validateGpuLossPlan(plan: GpuLossPlan | undefined, field: string
       typeof plan.serviceName !== 'string' ||
       !/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/.test(plan.serviceName)
     ) {
-      fail(
+      refuse(
         'OPS-1',
         `${field}.serviceName`,
         'a Service name (DNS-1035)',
@@ -67,7 +57,7 @@ export function validateGpuLossPlan(plan: GpuLossPlan | undefined, field: string
       );
     }
     if (!Number.isInteger(plan.port) || plan.port < 1 || plan.port > 65535) {
-      fail('OPS-1', `${field}.port`, '1..65535', plan.port, 'the fallback backend needs a port');
+      refuse('OPS-1', `${field}.port`, '1..65535', plan.port, 'the fallback backend needs a port');
     }
     return plan;
   }
@@ -77,7 +67,7 @@ export function validateGpuLossPlan(plan: GpuLossPlan | undefined, field: string
       plan.retryAfterSeconds < 1 ||
       plan.retryAfterSeconds > 3600
     ) {
-      fail(
+      refuse(
         'OPS-1',
         `${field}.retryAfterSeconds`,
         '1..3600 seconds',
@@ -87,7 +77,7 @@ export function validateGpuLossPlan(plan: GpuLossPlan | undefined, field: string
     }
     return plan;
   }
-  return fail(
+  return refuse(
     'OPS-1',
     `${field}.kind`,
     "'fallback' or 'fail-fast'",
@@ -102,7 +92,7 @@ export function validateGpuLossPlan(plan: GpuLossPlan | undefined, field: string
  */
 export function validateReview(review: ReviewRecord, clock: Clock, field: string): ReviewRecord {
   if (typeof review.reviewer !== 'string' || review.reviewer.trim() === '') {
-    fail(
+    refuse(
       'OPS-2',
       `${field}.reviewer`,
       'the reviewer',
@@ -113,7 +103,7 @@ export function validateReview(review: ReviewRecord, clock: Clock, field: string
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(String(review.date));
   const at = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : undefined;
   if (!m || !at || at.getUTCDate() !== Number(m[3]) || at.getUTCMonth() !== Number(m[2]) - 1) {
-    fail(
+    refuse(
       'OPS-2',
       `${field}.date`,
       'a date as YYYY-MM-DD',
@@ -122,7 +112,7 @@ export function validateReview(review: ReviewRecord, clock: Clock, field: string
     );
   }
   if (at.getTime() > clock.now().getTime()) {
-    fail(
+    refuse(
       'OPS-2',
       `${field}.date`,
       `on or before ${clock.now().toISOString().slice(0, 10)}`,

@@ -89,3 +89,17 @@ export function describeValue(value: unknown): string {
     return Object.prototype.toString.call(value);
   }
 }
+
+/**
+ * Throws the ComplianceError of one refused input: the rule, the field, the limit and the
+ * value received (rendered by {@link describeValue}), and one sentence for a person.
+ */
+export function refuse(
+  rule: RuleId,
+  field: string,
+  limit: string,
+  received: unknown,
+  message: string,
+): never {
+  throw new ComplianceError({ rule, field, limit, received: describeValue(received), message });
+}

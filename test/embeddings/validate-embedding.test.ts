@@ -6,19 +6,11 @@ import {
   validateEmbedding,
   validateEmbeddingBatch,
 } from '../../constructs';
+import { complianceErrorOf } from '../support/compliance';
 
 const DIM = DEFAULT_STANDARD.traffic.embeddingDimensions;
 
 /** Runs `fn` and returns the ComplianceError it throws; fails the test otherwise. */
-function complianceErrorOf(fn: () => unknown): ComplianceError {
-  try {
-    fn();
-  } catch (e) {
-    if (ComplianceError.isComplianceError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a ComplianceError, but nothing was thrown');
-}
 
 const finite = fc.double({ noNaN: true, noDefaultInfinity: true });
 const nonFinite = fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY);

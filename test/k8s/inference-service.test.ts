@@ -1,5 +1,4 @@
 import {
-  ComplianceError,
   DEFAULT_STANDARD,
   PLAN_ANNOTATION,
   RESOURCE_SIZING,
@@ -16,16 +15,7 @@ import {
   podSpec,
   synthService,
 } from './fixture';
-
-function complianceErrorOf(fn: () => unknown): ComplianceError {
-  try {
-    fn();
-  } catch (e) {
-    if (ComplianceError.isComplianceError(e)) return e;
-    throw new Error(`expected a ComplianceError, got ${String(e)}`);
-  }
-  throw new Error('expected a ComplianceError, got none');
-}
+import { complianceErrorOf } from '../support/compliance';
 
 /** Kubernetes quantity to bytes (binary and decimal suffixes). */
 function bytesOf(quantity: string): number {

@@ -12,18 +12,9 @@ import {
   requireFittingPlan,
   validTensorParallelSizes,
 } from '../../constructs';
+import { complianceErrorOf } from '../support/compliance';
 
 const llama70b = MODEL_CATALOGUE['llama-2-70b'];
-
-function complianceErrorOf(fn: () => unknown): ComplianceError {
-  try {
-    fn();
-  } catch (e) {
-    if (ComplianceError.isComplianceError(e)) return e;
-    throw new Error(`expected a ComplianceError, got ${String(e)}`);
-  }
-  throw new Error('expected a ComplianceError, got no error');
-}
 
 describe('the incident case (MEM-2)', () => {
   test('Llama 2 70B in FP16 on one A100 40 GiB is refused with the numbers', () => {

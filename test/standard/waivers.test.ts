@@ -1,4 +1,5 @@
 import { ComplianceError, WaiverSet, fixedClock, validateWaiver, Waiver } from '../../constructs';
+import { complianceErrorOf } from '../support/compliance';
 
 const clock = fixedClock('2026-12-03T12:00:00Z');
 const valid: Waiver = {
@@ -7,16 +8,6 @@ const valid: Waiver = {
   approvedBy: 'sre-review-board',
   expires: '2027-01-31',
 };
-
-function errorOf(fn: () => unknown): ComplianceError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ComplianceError) return e;
-    throw e;
-  }
-  throw new Error('expected a ComplianceError');
-}
 
 describe('validateWaiver', () => {
   test('accepts a complete waiver that has not expired', () => {
@@ -40,7 +31,7 @@ describe('validateWaiver', () => {
     ['an impossible date', { expires: '2027-02-30' }, 'waiver.expires', /not a date/],
     ['an expiry in the past', { expires: '2026-12-02' }, 'waiver.expires', /expired on 2026-12-02/],
   ])('refuses %s, naming the field', (_what, change, field, pattern) => {
-    const e = errorOf(() => validateWaiver({ ...valid, ...change } as Waiver, clock));
+    const e = complianceErrorOf(() => validateWaiver({ ...valid, ...change } as Waiver, clock));
     expect(e.field).toBe(field);
     expect(e.message).toMatch(pattern);
   });
@@ -69,7 +60,9 @@ describe('WaiverSet', () => {
   });
 
   test('names the index of the bad waiver', () => {
-    const e = errorOf(() => WaiverSet.of([valid, { ...valid, rule: 'HW-1', reason: '' }], clock));
+    const e = complianceErrorOf(() =>
+      WaiverSet.of([valid, { ...valid, rule: 'HW-1', reason: '' }], clock),
+    );
     expect(e.rule).toBe('HW-1');
     expect(e.field).toBe('waivers[1].reason');
   });

@@ -1,6 +1,5 @@
 import { Chart, Duration, Testing } from 'cdk8s';
 import {
-  ComplianceError,
   DEFAULT_STANDARD,
   InferenceMonitoring,
   InferenceService,
@@ -10,16 +9,7 @@ import { expectValidCustomResources, validateCustomResource } from '../support/c
 import { validateK8sObject } from '../support/k8s-schema';
 import { CLOCK, K8sObject, generationProps } from '../k8s/fixture';
 import { synthMonitoring } from './fixture';
-
-function complianceErrorOf(fn: () => unknown): ComplianceError {
-  try {
-    fn();
-  } catch (e) {
-    if (ComplianceError.isComplianceError(e)) return e;
-    throw new Error(`expected a ComplianceError, got ${String(e)}`);
-  }
-  throw new Error('expected a ComplianceError, got none');
-}
+import { complianceErrorOf } from '../support/compliance';
 
 const kinds = ['ServiceMonitor', 'PrometheusRule', 'ConfigMap'];
 const ofKind = (objects: K8sObject[], kind: string) => objects.filter((o) => o.kind === kind);
