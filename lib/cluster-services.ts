@@ -1,6 +1,12 @@
 import { Chart, ChartProps } from 'cdk8s';
 import { Construct } from 'constructs';
-import { PreloadedWeights, Standard, WeightsVolumes, weightsName } from '../constructs';
+import {
+  InferenceAdmissionPolicy,
+  PreloadedWeights,
+  Standard,
+  WeightsVolumes,
+  weightsName,
+} from '../constructs';
 import { REFERENCE_MODELS } from './reference-models';
 
 /** Properties of {@link ClusterServices}. */
@@ -12,11 +18,13 @@ export interface ClusterServicesProps extends ChartProps {
 }
 
 /**
- * Cluster services the inference workloads rely on, installed by the platform team:
- * the node-local weights volumes (W-3).
+ * Cluster services the inference workloads rely on, installed by the platform team: the
+ * node-local weights volumes (W-3) and the admission policy that refuses non-compliant
+ * inference workloads, hand-written ones included (OPS-4).
  */
 export class ClusterServices extends Chart {
   public readonly weightsVolumes: WeightsVolumes;
+  public readonly admission: InferenceAdmissionPolicy;
 
   constructor(scope: Construct, id: string, props: ClusterServicesProps = {}) {
     super(scope, id, props);
@@ -29,5 +37,6 @@ export class ClusterServices extends Chart {
         })),
       standard: props.standard,
     });
+    this.admission = new InferenceAdmissionPolicy(this, 'Admission', { standard: props.standard });
   }
 }

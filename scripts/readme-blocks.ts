@@ -11,6 +11,7 @@ import { MODEL_CATALOGUE, fixedClock, planMemory, weightBytes } from '../constru
 import { renderPlan } from '../bin/commands/plan';
 import { ReferenceWorkloads } from '../lib/reference-workloads';
 import { PUBLISHED_CHECKPOINTS } from '../test/fixtures/published-checkpoints';
+import { coverageTable } from './rule-coverage';
 
 export interface AccuracyRow {
   readonly repository: string;
@@ -127,6 +128,7 @@ export const BLOCKS: Readonly<Record<string, () => string>> = {
   'incident-plan': incidentPlan,
   'reference-deployment': referenceDeployment,
   'reference-traffic': referenceTraffic,
+  'rule-coverage': () => coverageTable().join('\n'),
 };
 
 /** README text with every block regenerated. */

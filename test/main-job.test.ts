@@ -1,0 +1,58 @@
+import { spawnSync } from 'child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { auditExitCode, auditPaths } from '../constructs/audit';
+
+const ROOT = join(__dirname, '..');
+
+describe('the main job (npm run synth)', () => {
+  const out = mkdtempSync(join(tmpdir(), 'main-job-'));
+  const cdkOut = join(out, 'cdk.out');
+  const dist = join(out, 'dist');
+  let run: ReturnType<typeof spawnSync>;
+
+  beforeAll(() => {
+    // No credentials, no region, no instance metadata: synthesis must not need any.
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: out,
+      CDK_OUTDIR: cdkOut,
+      DIST_OUTDIR: dist,
+    };
+    env.AWS_EC2_METADATA_DISABLED = 'true';
+    run = spawnSync(process.execPath, [require.resolve('tsx/cli'), 'bin/synth.ts'], {
+      cwd: ROOT,
+      env,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+  });
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  test('exits 0 and writes the CloudFormation and the manifests', () => {
+    expect(run.status).toBe(0);
+    expect(readdirSync(cdkOut)).toContain('CompliantInferencePlatform.template.json');
+    expect(readdirSync(dist).sort()).toEqual([
+      'cluster-services.yaml',
+      'inference-workloads.yaml',
+      'traffic-platform.yaml',
+    ]);
+  });
+
+  test('ends with a one-screen compliance summary', () => {
+    const lines = String(run.stdout).trim().split('\n');
+    expect(lines.length).toBeLessThanOrEqual(24);
+    expect(lines).toContain('compliant');
+    expect(String(run.stdout)).toMatch(/^rules checked: 20, passed: 20, broken: 0, waived: 0$/m);
+  });
+
+  test('its whole output audits clean', () => {
+    expect(existsSync(cdkOut) && existsSync(dist)).toBe(true);
+    const report = auditPaths([cdkOut, dist]);
+    expect(report.findings.filter((f) => f.severity === 'error')).toEqual([]);
+    expect(report.problems).toEqual([]);
+    expect(report.audited).toBeGreaterThan(30);
+    expect(auditExitCode(report)).toBe(0);
+  });
+});
