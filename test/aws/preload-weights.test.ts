@@ -109,6 +109,9 @@ function manifestOf(f: Fixture): string {
   );
 }
 
+// Real downloads through moto on a loaded 2-core machine: allow minutes, not the default minute.
+jest.setTimeout(180_000);
+
 describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
   let moto: ChildProcess | undefined;
   let endpoint = '';
@@ -208,7 +211,9 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
     models: string,
     env: Record<string, string> = {},
   ): { child: ChildProcess; done: Promise<Run> } {
+    // Its own process group, so a test can stop the step as systemd does: every process of it.
     const child = spawn('bash', [script], {
+      detached: true,
       stdio: 'ignore',
       env: {
         ...baseEnv,
@@ -218,7 +223,7 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
         ...env,
       },
     });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 40000);
+    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 90000);
     const done = new Promise<Run>((resolve) =>
       child.on('exit', (code) => {
         clearTimeout(timer);
@@ -226,6 +231,15 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
       }),
     );
     return { child, done };
+  }
+
+  /** Signals the whole process group of a step (systemd's KillMode=control-group). */
+  function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, signal);
+    } catch {
+      // already gone
+    }
   }
 
   const preload = (t: Target, models: string, env: Record<string, string> = {}) =>
@@ -371,7 +385,7 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
       if (Date.now() > deadline) throw new Error('the download never started');
       await new Promise((r) => setTimeout(r, 50));
     }
-    child.kill('SIGTERM');
+    killGroup(child, 'SIGTERM');
     const r = await done;
     expect(r.status).not.toBe(0);
     expect(r.verdicts).toEqual([
@@ -385,7 +399,7 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
       sha256(BIG.files['model.safetensors']),
     );
     expect(existsSync(path.join(dir, READY_MARKER))).toBe(true);
-  });
+  }, 180_000);
 
   test('W-1: weights are refused when the NVMe RAID0 is not mounted', async () => {
     const t = target('no-raid');
