@@ -377,7 +377,8 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
   test('a download killed half-way fails with one W-1 line naming the object, leaves no marker, and a rerun completes', async () => {
     const t = target('killed');
     const models = `big:r1:${BIG.prefix}`;
-    const { child, done } = start(t, models);
+    // A capped rate (32 MiB at 4 MB/s takes 8 s) makes "half-way" a window, not a race.
+    const { child, done } = start(t, models, { CI_S3_MAX_BANDWIDTH: '4MB/s' });
     // Wait until the big object is being written, then stop the step as systemd does on timeout.
     const dir = path.join(t.weights, 'big', 'r1');
     const deadline = Date.now() + 25000;

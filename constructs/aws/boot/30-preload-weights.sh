@@ -30,6 +30,7 @@
 #   CI_S3_ENDPOINT               S3 endpoint URL [the AWS CLI's default]
 #   CI_S3_MAX_CONCURRENT_REQUESTS  parallel requests of one transfer [64]
 #   CI_S3_MULTIPART_CHUNKSIZE    part size of ranged downloads [64MB]
+#   CI_S3_MAX_BANDWIDTH          cap on the download rate, such as 500MB/s; empty: none []
 #   CI_MAX_ATTEMPTS              attempts per object, first one included [5]
 #   CI_BACKOFF_BASE_MS           first retry delay before jitter, in ms [2000]
 #   CI_BACKOFF_MAX_MS            retry delay ceiling, in ms [60000]
@@ -58,6 +59,7 @@ region="${CI_AWS_REGION:-${AWS_REGION:-${AWS_DEFAULT_REGION:-}}}"
 endpoint="${CI_S3_ENDPOINT:-}"
 concurrency="${CI_S3_MAX_CONCURRENT_REQUESTS:-64}"
 chunksize="${CI_S3_MULTIPART_CHUNKSIZE:-64MB}"
+bandwidth="${CI_S3_MAX_BANDWIDTH:-}"
 max_attempts="${CI_MAX_ATTEMPTS:-5}"
 backoff_base_ms="${CI_BACKOFF_BASE_MS:-2000}"
 backoff_max_ms="${CI_BACKOFF_MAX_MS:-60000}"
@@ -116,6 +118,9 @@ s3 =
     multipart_threshold = ${chunksize}
     multipart_chunksize = ${chunksize}
 CONFIG
+if [[ -n "${bandwidth}" ]]; then
+  printf '    max_bandwidth = %s\n' "${bandwidth}" >>"${work}/aws-config"
+fi
 export AWS_CONFIG_FILE="${work}/aws-config"
 export AWS_RETRY_MODE="${AWS_RETRY_MODE:-standard}"
 export AWS_MAX_ATTEMPTS="${AWS_MAX_ATTEMPTS:-3}"
