@@ -81,15 +81,16 @@ export interface WorkloadCheck {
 const q = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 /**
- * `has(a.b) && has(a.b.c) && ...` for every step of a field chain after its root. A
- * policy variable always exists, so `variables.x` itself is never tested with `has`.
+ * `(has(a.b) && has(a.b.c) && ...)` for every step of a field chain after its root. A
+ * policy variable always exists, so `variables.x` itself is never tested with `has`. The
+ * parentheses matter: callers negate it (`!hasChain(...)`), and `!` binds tighter than `&&`.
  */
 function hasChain(chain: string): string {
   const parts = chain.split('.');
   const out: string[] = [];
   const first = parts[0] === 'variables' ? 3 : 2;
   for (let i = first; i <= parts.length; i++) out.push(`has(${parts.slice(0, i).join('.')})`);
-  return out.join(' && ');
+  return out.length === 1 ? out[0] : `(${out.join(' && ')})`;
 }
 
 /** The value of a chain, or `fallback` when any step is missing. */
@@ -109,9 +110,13 @@ const envOf = (c: string): string => `(has(${c}.env) ? ${c}.env : [])`;
 const envIs = (c: string, name: string, value: string): string =>
   `${envOf(c)}.exists(e, e.name == ${q(name)} && has(e.value) && e.value == ${q(value)})`;
 
-/** A container requests or limits a GPU. */
+/**
+ * A container requests or limits a GPU: `nvidia.com/gpu` or any other NVIDIA resource
+ * (`nvidia.com/gpu.shared` of time-slicing, `nvidia.com/mig-*`), so that a shared or sliced
+ * GPU is in scope and refused by HW-2 rather than passing unseen.
+ */
 const holdsGpu = (c: string): string =>
-  `(has(${c}.resources) && ((has(${c}.resources.limits) && ${q(GPU_RESOURCE)} in ${c}.resources.limits) || (has(${c}.resources.requests) && ${q(GPU_RESOURCE)} in ${c}.resources.requests)))`;
+  `(has(${c}.resources) && ((has(${c}.resources.limits) && ${c}.resources.limits.exists(k, k.startsWith('nvidia.com/'))) || (has(${c}.resources.requests) && ${c}.resources.requests.exists(k, k.startsWith('nvidia.com/')))))`;
 
 /** Inference engines known by image or command line. */
 const ENGINE_PATTERN =

@@ -107,4 +107,19 @@ describe('hand-written manifests in the style of public examples', () => {
     expect(byRule('W-4')).toEqual(Array(4).fill('ModelWeightsBucket'));
     expect(byRule('SEC-3')).toEqual(['NodeRole']);
   });
+
+  describe('a Deployment that asks for a time-sliced GPU (nvidia.com/gpu.shared)', () => {
+    const report = auditFixture('time-sliced-gpu.yaml');
+
+    test('is in scope although it never names nvidia.com/gpu, and the shared GPU is HW-2', () => {
+      expect(report.problems).toEqual([]);
+      expect(of(report, 'HW-2').join('\n')).toMatch(/shared \(time-sliced, MPS\) or MIG/);
+    });
+
+    test('its tag and its model download are reported too', () => {
+      const rules = new Set(report.findings.map((f) => f.rule));
+      for (const r of ['SW-2', 'W-3', 'HW-1']) expect(rules).toContain(r);
+    });
+  });
 });
+
