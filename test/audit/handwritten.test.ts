@@ -122,4 +122,3 @@ describe('hand-written manifests in the style of public examples', () => {
     });
   });
 });
-
