@@ -6,7 +6,8 @@
  * NET-2 and NET-3 on Envoy Gateway BackendTrafficPolicy objects.
  */
 import { GPU_RESOURCE, PLAN_ANNOTATION } from '../conventions';
-import { RuleId, Standard } from '../standard';
+import { MODEL_CATALOGUE, isWeightFormat, planMemory } from '../planner';
+import { ComplianceError, RuleId, Standard } from '../standard';
 import { podMetadataPath, podSpecPath } from './workload-rules';
 
 type Json = Record<string, unknown>;
@@ -139,7 +140,101 @@ export function checkMemoryPlan(o: ManifestObject, standard: Standard): ObjectFi
       },
     ];
   }
-  return [];
+  return checkEngineAgainstPlan(o, plan, standard);
+}
+
+/** vLLM's own defaults, which apply when a flag is absent. */
+const VLLM_DEFAULTS = Object.freeze({ memoryFraction: 0.9, maxNumSeqs: 256 });
+
+/** The value of `--flag v` or `--flag=v` in a container's command line. */
+function flag(argv: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === name) return argv[i + 1];
+    if (argv[i].startsWith(`${name}=`)) return argv[i].slice(name.length + 1);
+  }
+  return undefined;
+}
+
+/**
+ * A recorded plan is a claim; the engine's arguments are what runs. For a vLLM container this
+ * re-plans the recorded model with the arguments it actually carries (memory fraction, model
+ * length, concurrent sequences, tensor-parallel size; vLLM's defaults where one is absent)
+ * and reports MEM-2 when that plan does not fit, or the arguments outrun the recorded plan.
+ */
+function checkEngineAgainstPlan(
+  o: ManifestObject,
+  plan: Json,
+  standard: Standard,
+): ObjectFinding[] {
+  const containers = get(o.object, `${podSpecPath(o.kind)}.containers`);
+  const list = (Array.isArray(containers) ? containers : []).filter(isObj);
+  const index = list.findIndex((c) => {
+    const argv = [...((c.command as unknown[]) ?? []), ...((c.args as unknown[]) ?? [])].map(
+      String,
+    );
+    return argv.includes('--model') || argv.some((a) => a.startsWith('--model='));
+  });
+  if (index < 0) return [];
+  const c = list[index];
+  const argv = [...((c.command as unknown[]) ?? []), ...((c.args as unknown[]) ?? [])].map(String);
+  const field = `${podSpecPath(o.kind)}.containers[${index}].args`;
+  const out: ObjectFinding[] = [];
+  const num = (v: string | undefined, fallback: number) => (v === undefined ? fallback : Number(v));
+  const fraction = num(flag(argv, '--gpu-memory-utilization'), VLLM_DEFAULTS.memoryFraction);
+  const planned = (k: string) => (typeof plan[k] === 'number' ? (plan[k] as number) : undefined);
+  const model = typeof plan.model === 'string' ? MODEL_CATALOGUE[plan.model] : undefined;
+  const modelLen = num(flag(argv, '--max-model-len'), model?.maxContextTokens ?? Number.NaN);
+  const seqs = num(flag(argv, '--max-num-seqs'), VLLM_DEFAULTS.maxNumSeqs);
+  // A tensor-parallel size other than the plan's is HW-2's finding; re-plan at the plan's.
+  const tp = planned('tensorParallelSize') ?? num(flag(argv, '--tensor-parallel-size'), 1);
+  const limits: [string, number, number | undefined][] = [
+    [
+      '--gpu-memory-utilization',
+      fraction,
+      Math.min(planned('memoryFraction') ?? 1, standard.memory.engineMemoryFraction),
+    ],
+    ['--max-model-len', modelLen, planned('tokenBudget')],
+    ['--max-num-seqs', seqs, planned('concurrency')],
+  ];
+  for (const [name, value, limit] of limits) {
+    if (limit !== undefined && !(value <= limit)) {
+      out.push({
+        rule: 'MEM-2',
+        field: `${field}[${name}]`,
+        message: `MEM-2: ${name} is ${Number.isNaN(value) ? 'unset' : value} but the recorded plan allows at most ${limit}; the memory the plan promised is not the memory the engine will use`,
+      });
+    }
+  }
+  if (out.length > 0 || !model || typeof plan.weights !== 'string' || !isWeightFormat(plan.weights))
+    return out;
+  // The recorded model is a catalogue model: re-plan it with the arguments that will run.
+  try {
+    const actual = planMemory(
+      {
+        model,
+        weights: plan.weights,
+        tokenBudget: modelLen,
+        concurrency: seqs,
+        tensorParallelSize: tp,
+      },
+      standard,
+    );
+    if (!actual.fits) {
+      out.push({
+        rule: 'MEM-2',
+        field,
+        message: `MEM-2: re-planned with its own arguments, ${model.name} in ${plan.weights} needs ${(actual.totalBytes / 1024 ** 3).toFixed(1)} GiB per GPU at tensor-parallel ${tp}, over the budget of ${(actual.budgetBytes / 1024 ** 3).toFixed(1)} GiB`,
+      });
+    }
+  } catch (e) {
+    if (!ComplianceError.isComplianceError(e)) throw e;
+    out.push({
+      rule: 'MEM-2',
+      field,
+      message: `MEM-2: the engine arguments cannot be planned: ${e.message}`,
+    });
+  }
+  return out;
 }
 
 // ---- OPS-3 and OBS-1 (cross-object) ----

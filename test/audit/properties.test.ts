@@ -14,8 +14,9 @@ const FIELD_RULES: readonly [RegExp, readonly string[]][] = [
   ],
   [/^Deployment:spec\.template\.spec\.(init)?[cC]ontainers\.\d+\.image$/, ['SW-2', 'HW-2']],
   [
+    // The engine's arguments decide its memory too: audit re-plans with them (MEM-2).
     /^Deployment:spec\.template\.spec\.(init)?[cC]ontainers\.\d+\.(args|command)\b/,
-    ['HW-2', 'W-1', 'W-3', 'Q-1'],
+    ['HW-2', 'W-1', 'W-3', 'Q-1', 'MEM-2'],
   ],
   [/^Deployment:spec\.template\.spec\.(init)?[cC]ontainers\.\d+\.env\b/, ['W-1', 'W-3', 'MEM-4']],
   [

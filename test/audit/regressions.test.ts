@@ -41,4 +41,51 @@ describe('findings a review of the audit turned up', () => {
     expect(answer.admitted).toBe(false);
     expect(answer.messages.join('\n')).toMatch(/^HW-2: /m);
   });
+
+  describe('MEM-2 does not take the recorded plan on trust', () => {
+    function withArgs(change: (args: string[]) => void) {
+      const objects = referenceObjects();
+      change(engineOf(generationDeployment(objects)).args);
+      return audit(objects)
+        .findings.filter((f) => f.rule === 'MEM-2')
+        .map((f) => f.message);
+    }
+    const set = (name: string, value: string) => (args: string[]) => {
+      args[args.indexOf(name) + 1] = value;
+    };
+
+    test('a memory fraction over the plan (0.99) is MEM-2', () => {
+      expect(withArgs(set('--gpu-memory-utilization', '0.99')).join('\n')).toMatch(
+        /--gpu-memory-utilization is 0\.99 but the recorded plan allows at most 0\.85/,
+      );
+    });
+
+    test('a model length or a concurrency over the plan is MEM-2', () => {
+      expect(withArgs(set('--max-model-len', '100000')).join('\n')).toMatch(
+        /--max-model-len is 100000/,
+      );
+      expect(withArgs(set('--max-num-seqs', '512')).join('\n')).toMatch(/--max-num-seqs is 512/);
+    });
+
+    test('a plan that claims to fit is re-planned with the engine arguments', () => {
+      const objects = referenceObjects();
+      const deployment = generationDeployment(objects);
+      const key = 'compliance.inference/memory-plan';
+      for (const meta of [deployment.metadata, deployment.spec.template.metadata]) {
+        const plan = JSON.parse(meta.annotations[key]);
+        // The claim: fp16 weights, a tiny total. The truth: 128 GiB of weights on 2 GPUs.
+        meta.annotations[key] = JSON.stringify({ ...plan, weights: 'fp16', totalBytes: 1 });
+      }
+      const messages = audit(objects)
+        .findings.filter((f) => f.rule === 'MEM-2')
+        .map((f) => f.message);
+      expect(messages.join('\n')).toMatch(
+        /re-planned with its own arguments, llama-2-70b in fp16 needs \d+\.\d GiB per GPU at tensor-parallel 2/,
+      );
+    });
+
+    test('the reference deployment, re-planned with its own arguments, still fits', () => {
+      expect(withArgs(() => undefined)).toEqual([]);
+    });
+  });
 });
