@@ -64,7 +64,9 @@ function gib(bytes: number): string {
 
 /** One GPU as a bar: W weights, K KV cache, O overhead, . free; `|` marks the engine's share. */
 export function memoryBar(plan: MemoryPlan, width = BAR_WIDTH): string {
-  const cells = (bytes: number) => Math.round((bytes / plan.gpuMemoryBytes) * width);
+  // Clamped to the bar: a plan may ask for many times the GPU (a huge concurrency, say).
+  const cells = (bytes: number) =>
+    Math.min(width + 1, Math.round((bytes / plan.gpuMemoryBytes) * width));
   const w = cells(plan.weightBytes);
   const k = cells(plan.kvCacheBytes);
   const o = cells(plan.overheadBytes);
@@ -116,6 +118,10 @@ export function renderPlan(plan: MemoryPlan): string[] {
 }
 
 function runPlan(flags: PlanFlags, output: Output): number {
+  if (flags.model && flags.architecture) {
+    output.err('plan: give either --model or --architecture, not both');
+    return 2;
+  }
   if (!flags.model && !flags.architecture) {
     output.err('plan: give --model NAME (see the catalogue in --help) or --architecture FILE');
     return 2;

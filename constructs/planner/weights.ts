@@ -10,8 +10,10 @@ interface Linear {
 
 /** The tensors of a model, grouped by how quantization treats them. */
 export interface TensorInventory {
-  /** Linear layers that quantization compresses (attention and MLP / expert projections). */
-  readonly linears: readonly Linear[];
+  /** The linear layers of one transformer layer that quantization compresses (attention and MLP / expert projections). */
+  readonly linearsPerLayer: readonly Linear[];
+  /** Transformer layers, each with {@link linearsPerLayer}. */
+  readonly layers: number;
   /** Parameters that stay 16-bit in every format: embeddings, output head, norms, biases, routers. */
   readonly unquantizedParameters: number;
   /** Of those, the parameters replicated on every tensor-parallel rank (norms, routers). */
@@ -35,8 +37,6 @@ export function tensorInventory(model: ModelArchitecture): TensorInventory {
       { inFeatures: model.intermediateSize, outFeatures: h }, // down (w2)
     );
   }
-  const linears: Linear[] = [];
-  for (let l = 0; l < layers; l++) linears.push(...perLayer);
 
   const embedding = model.vocabSize * h;
   // An untied output head is part of the checkpoint even when an embedding model never uses it.
@@ -45,7 +45,8 @@ export function tensorInventory(model: ModelArchitecture): TensorInventory {
   const biases = model.attentionBias ? layers * (q * d + 2 * kv * d) : 0;
   const routers = model.experts ? layers * h * model.experts.count : 0;
   return {
-    linears,
+    linearsPerLayer: perLayer,
+    layers,
     unquantizedParameters: embedding + outputHead + norms + biases + routers,
     replicatedParameters: norms + routers,
   };
@@ -54,9 +55,8 @@ export function tensorInventory(model: ModelArchitecture): TensorInventory {
 /** The parameter count the shapes of an architecture imply. */
 export function countParameters(model: ModelArchitecture): number {
   const inv = tensorInventory(model);
-  return (
-    inv.linears.reduce((n, l) => n + l.inFeatures * l.outFeatures, 0) + inv.unquantizedParameters
-  );
+  const perLayer = inv.linearsPerLayer.reduce((n, l) => n + l.inFeatures * l.outFeatures, 0);
+  return inv.layers * perLayer + inv.unquantizedParameters;
 }
 
 /** Options of {@link weightBytes}. */
@@ -97,7 +97,9 @@ export function weightBytes(
   const groupSize = options.groupSize ?? 128;
   const elem = options.unquantizedBytesPerElement ?? 2;
   const inv = tensorInventory(model);
-  const linear = inv.linears.reduce((b, l) => b + linearBytes(l, format, groupSize, elem), 0);
+  const linear =
+    inv.layers *
+    inv.linearsPerLayer.reduce((b, l) => b + linearBytes(l, format, groupSize, elem), 0);
   return Math.ceil(linear + inv.unquantizedParameters * elem);
 }
 

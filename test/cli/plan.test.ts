@@ -158,4 +158,32 @@ describe('compliant-inference plan', () => {
     expect(run.status).toBe(1);
     expect(run.stdout).toMatch(/DOES NOT FIT: MEM-2/);
   });
+
+  test('a concurrency far beyond the GPU still renders, as a full bar and a refusal', async () => {
+    const { code, out } = await plan('--model', 'llama-2-7b', '--concurrency', '1000000000000');
+    expect(code).toBe(1);
+    const bar = out.stdout.find((l) => l.startsWith('GPU 0'));
+    expect(bar).toMatch(/\]! 100%$/);
+    expect(out.text).toMatch(/DOES NOT FIT: MEM-2/);
+  });
+
+  test('--model and --architecture together are refused', async () => {
+    const { code, out } = await plan('--model', 'llama-2-7b', '--architecture', 'x.json');
+    expect(code).toBe(2);
+    expect(out.stderr.join('\n')).toMatch(/not both/);
+  });
+
+  test('an architecture too large to plan is refused with its field, not a crash', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'arch-'));
+    const file = join(dir, 'huge.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ ...MODEL_CATALOGUE['llama-2-7b'], name: 'huge', layers: 30000000 }),
+    );
+    const { code, out } = await plan('--architecture', file);
+    expect(code).toBe(2);
+    expect(out.stderr.join('\n')).toMatch(
+      /^MEM-2: huge: layers must be a whole number from 1 to 4096 \[field: model\.layers/,
+    );
+  });
 });

@@ -157,6 +157,10 @@ describe('bad input gets a compliance error with the rule id and the value', () 
     ['a parameter count that the shapes do not imply', { parameters: 1000 }, 'model.parameters'],
     ['an unknown dtype', { nativeDtype: 'float8' as never }, 'model.nativeDtype'],
     ['a one-expert mixture', { experts: { count: 1, activePerToken: 1 } }, 'model.experts'],
+    ['a trillion layers (no crash, no endless loop)', { layers: 1e12 }, 'model.layers'],
+    ['a billion experts', { experts: { count: 1e9, activePerToken: 1 } }, 'model.experts'],
+    ['tiedEmbeddings as a string', { tiedEmbeddings: 'no' as never }, 'model.tiedEmbeddings'],
+    ['an unknown role', { role: 'banana' as never }, 'model.role'],
   ])('a custom architecture with %s is refused, naming the field', (_what, change, field) => {
     const e = complianceErrorOf(() =>
       planMemory({ model: { ...llama70b, ...change }, weights: 'awq' }),
