@@ -1,5 +1,13 @@
 import { spawnSync } from 'child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { auditExitCode, auditPaths } from '../constructs/audit';
@@ -13,6 +21,9 @@ describe('the main job (npm run synth)', () => {
   let run: ReturnType<typeof spawnSync>;
 
   beforeAll(() => {
+    // A leftover of an earlier run, broken on purpose: the job must not audit or keep it.
+    mkdirSync(dist, { recursive: true });
+    writeFileSync(join(dist, 'stale.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata: {name: stale}\n');
     // No credentials, no region, no instance metadata: synthesis must not need any.
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
@@ -54,5 +65,34 @@ describe('the main job (npm run synth)', () => {
     expect(report.problems).toEqual([]);
     expect(report.audited).toBeGreaterThan(30);
     expect(auditExitCode(report)).toBe(0);
+  });
+
+  test('a floating image in cdk.json stops it with one sentence and exit 2, never a stack trace', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'main-job-bad-'));
+    const bad = spawnSync(process.execPath, [require.resolve('tsx/cli'), 'bin/synth.ts'], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH,
+        HOME: dir,
+        CDK_OUTDIR: join(dir, 'cdk.out'),
+        DIST_OUTDIR: join(dir, 'dist'),
+        CDK_CONTEXT_JSON: JSON.stringify({
+          ...JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')).context,
+          'compliant-inference:servingImage': 'vllm/vllm-openai:latest',
+        }),
+      },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    rmSync(dir, { recursive: true, force: true });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim()).toMatch(
+      /^synth: SW-2: context 'compliant-inference:servingImage' must be an image pinned by digest/,
+    );
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  test('starts from empty output folders, so a stale file is never audited or shipped', () => {
+    expect(readdirSync(dist)).not.toContain('stale.yaml');
   });
 });
