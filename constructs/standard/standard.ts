@@ -1,3 +1,4 @@
+import { refuse } from './compliance-error';
 import { RuleId } from './rules';
 
 /** The numbers of the hardware rules (HW) for the one approved instance type. */
@@ -233,8 +234,13 @@ export const DEFAULT_STANDARD: Standard = deepFreeze<Standard>({
 
 /** The rule each numeric field serves, so that a bad override names it. */
 const FIELD_RULES: Readonly<Record<string, RuleId>> = {
-  'hardware.gpuMemoryMiB': 'HW-1',
   'hardware.gpusPerInstance': 'HW-1',
+  'hardware.gpuMemoryMiB': 'HW-1',
+  'hardware.vcpus': 'HW-1',
+  'hardware.hostMemoryGiB': 'HW-1',
+  'hardware.nvmeDisks': 'HW-1',
+  'hardware.nvmeDiskSizeGB': 'HW-1',
+  'hardware.efaInterfaces': 'HW-1',
   'hardware.maxGpusPerPod': 'HW-2',
   'memory.engineMemoryFraction': 'MEM-1',
   'traffic.requestTimeoutMs': 'NET-1',
@@ -247,8 +253,13 @@ const FIELD_RULES: Readonly<Record<string, RuleId>> = {
   'traffic.embeddingRateLimitPerKeyRps': 'NET-5',
   'traffic.tokenBudget': 'NET-6',
   'traffic.embeddingDimensions': 'NET-7',
+  'observability.absentForMinutes': 'OBS-2',
+  'observability.dcgmCollectIntervalMs': 'ALM-2',
+  'observability.scrapeIntervalSeconds': 'ALM-2',
   'alarms.memoryWarningPercent': 'ALM-1',
+  'alarms.memoryWarningForMinutes': 'ALM-1',
   'alarms.memoryCriticalPercent': 'ALM-2',
+  'alarms.memoryCriticalForSeconds': 'ALM-2',
   'alarms.latencyP99Ms': 'ALM-3',
   'alarms.serverErrorPercent': 'ALM-4',
   'operations.unreviewedTrafficPercent': 'OPS-2',
@@ -259,46 +270,121 @@ export function ruleForStandardField(field: string): RuleId | undefined {
   return FIELD_RULES[field];
 }
 
+/** Numeric fields that are fractions (0, 1] or percentages (0, 100]; the rest are counts or durations. */
+const FRACTIONS = new Set(['memory.engineMemoryFraction']);
+const PERCENTS = new Set([
+  'traffic.retryBudgetPercent',
+  'traffic.circuitBreakerFailurePercent',
+  'alarms.memoryWarningPercent',
+  'alarms.memoryCriticalPercent',
+  'alarms.serverErrorPercent',
+  'operations.unreviewedTrafficPercent',
+]);
+/** Counts that may be 0 (no retries); every other count or duration must be at least 1. */
+const MAY_BE_ZERO = new Set(['traffic.maxRetries', 'hardware.efaInterfaces']);
+
+const SECTIONS = [
+  'hardware',
+  'memory',
+  'software',
+  'quantization',
+  'traffic',
+  'observability',
+  'alarms',
+  'operations',
+] as const;
+
+/** Checks one numeric override against the kind of number its field is. */
+function checkNumber(path: string, value: unknown): void {
+  const rule = FIELD_RULES[path] ?? 'OPS-4';
+  const bad = (limit: string) =>
+    refuse(
+      rule,
+      `overrides.${path}`,
+      limit,
+      value,
+      `'${path}' of a variant standard must be ${limit}`,
+    );
+  if (typeof value !== 'number' || !Number.isFinite(value)) bad('a finite number');
+  const n = value as number;
+  if (FRACTIONS.has(path)) {
+    if (!(n > 0 && n <= 1)) bad('a fraction greater than 0 and at most 1');
+  } else if (PERCENTS.has(path)) {
+    if (!(n > 0 && n <= 100)) bad('a percentage greater than 0 and at most 100');
+  } else if (MAY_BE_ZERO.has(path)) {
+    if (!(Number.isSafeInteger(n) && n >= 0)) bad('a whole number, 0 or more');
+  } else if (!(Number.isSafeInteger(n) && n >= 1)) {
+    bad('a whole number, 1 or more');
+  }
+}
+
 /**
  * Derives a variant of a standard through explicit, typed overrides. The base is never
- * changed; the result is frozen, and its `source` records the base and the reason.
+ * changed; the result is frozen, and its `source` records the base and the reason. Every
+ * number is checked for the kind of number it is (a fraction, a percentage, a count), and
+ * the variant as a whole for consistency (a pod cannot hold more GPUs than an instance has).
+ * @throws ComplianceError naming the field and the rule it serves
  */
 export function deriveStandard(base: Standard, overrides: StandardOverrides): Standard {
-  if (!overrides.reason || overrides.reason.trim() === '') {
-    throw new Error('deriveStandard: a variant of the standard needs a reason');
+  if (typeof overrides.reason !== 'string' || overrides.reason.trim() === '') {
+    refuse(
+      'OPS-4',
+      'overrides.reason',
+      'a reason',
+      overrides.reason,
+      'a variant of the standard needs a reason',
+    );
+  }
+  if (typeof overrides.version !== 'string' || overrides.version.trim() === '') {
+    refuse(
+      'OPS-4',
+      'overrides.version',
+      'a version label',
+      overrides.version,
+      'a variant of the standard needs a version label',
+    );
+  }
+  for (const key of Object.keys(overrides)) {
+    if (key !== 'reason' && key !== 'version' && !(SECTIONS as readonly string[]).includes(key)) {
+      refuse(
+        'OPS-4',
+        `overrides.${key}`,
+        `one of ${SECTIONS.join(', ')}`,
+        key,
+        `'${key}' is not a section of the standard`,
+      );
+    }
   }
   const out: Mutable<Standard> = JSON.parse(JSON.stringify(base));
   out.version = overrides.version;
   out.source = `${base.source}; variant ${overrides.version}: ${overrides.reason}`;
-  const sections = [
-    'hardware',
-    'memory',
-    'software',
-    'quantization',
-    'traffic',
-    'observability',
-    'alarms',
-    'operations',
-  ] as const;
-  for (const section of sections) {
+  for (const section of SECTIONS) {
     const change = overrides[section] as Record<string, unknown> | undefined;
     if (!change) continue;
     const target = out[section] as unknown as Record<string, unknown>;
     for (const [key, value] of Object.entries(change)) {
+      const path = `${section}.${key}`;
       if (!(key in target)) {
-        throw new Error(`deriveStandard: '${section}.${key}' is not a field of the standard`);
-      }
-      if (
-        typeof target[key] === 'number' &&
-        (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
-      ) {
-        const rule = FIELD_RULES[`${section}.${key}`];
-        throw new Error(
-          `deriveStandard: ${rule ? `${rule}: ` : ''}'${section}.${key}' must be a finite, non-negative number; received ${String(value)}`,
+        refuse(
+          FIELD_RULES[path] ?? 'OPS-4',
+          `overrides.${path}`,
+          'a field of the standard',
+          key,
+          `'${path}' is not a field of the standard`,
         );
       }
+      if (typeof target[key] === 'number') checkNumber(path, value);
       target[key] = JSON.parse(JSON.stringify(value));
     }
+  }
+  if (out.hardware.maxGpusPerPod > out.hardware.gpusPerInstance) {
+    refuse(
+      'HW-2',
+      'overrides.hardware.maxGpusPerPod',
+      `<= ${out.hardware.gpusPerInstance} (the GPUs of one instance)`,
+      out.hardware.maxGpusPerPod,
+      'a pod cannot hold more GPUs than its node has',
+    );
   }
   return deepFreeze(out);
 }

@@ -8,6 +8,7 @@ import {
   rulesEnforcedAt,
 } from '../../constructs';
 import { readFileSync } from 'fs';
+import { complianceErrorOf } from '../support/compliance';
 import { join } from 'path';
 
 const SPEC = join(__dirname, '..', '..', '..', 'shared', 'spec', 'STANDARD.md');
@@ -155,6 +156,44 @@ describe('deriveStandard', () => {
         reason: 'r',
         traffic: { requestTimeoutMs: NaN },
       }),
-    ).toThrow(/NET-1: 'traffic.requestTimeoutMs' must be a finite/);
+    ).toThrow(/^NET-1: 'traffic.requestTimeoutMs' of a variant standard must be a finite number/);
+  });
+
+  test.each<[string, Record<string, unknown>, string, RegExp]>([
+    [
+      'a memory fraction of 5',
+      { memory: { engineMemoryFraction: 5 } },
+      'MEM-1',
+      /fraction greater than 0 and at most 1/,
+    ],
+    [
+      'a memory fraction of 0',
+      { memory: { engineMemoryFraction: 0 } },
+      'MEM-1',
+      /fraction greater than 0/,
+    ],
+    ['no GPUs per pod', { hardware: { maxGpusPerPod: 0 } }, 'HW-2', /whole number, 1 or more/],
+    [
+      'more GPUs per pod than the instance has',
+      { hardware: { maxGpusPerPod: 16 } },
+      'HW-2',
+      /more GPUs than its node has/,
+    ],
+    ['a fractional token budget', { traffic: { tokenBudget: 4096.5 } }, 'NET-6', /whole number/],
+    ['a 5xx share over 100%', { alarms: { serverErrorPercent: 150 } }, 'ALM-4', /percentage/],
+    ['an unknown section', { banana: { x: 1 } }, 'OPS-4', /not a section of the standard/],
+  ])('refuses %s with the rule of the field', (_what, change, rule, pattern) => {
+    const e = complianceErrorOf(() =>
+      deriveStandard(DEFAULT_STANDARD, { version: 'v', reason: 'r', ...change } as never),
+    );
+    expect(e.rule).toBe(rule);
+    expect(e.message).toMatch(pattern);
+  });
+
+  test('accepts no retries at all (0 is a count, not a mistake)', () => {
+    expect(
+      deriveStandard(DEFAULT_STANDARD, { version: 'v', reason: 'r', traffic: { maxRetries: 0 } })
+        .traffic.maxRetries,
+    ).toBe(0);
   });
 });
