@@ -492,11 +492,17 @@ describe('InferenceTraffic', () => {
     });
 
     test('NET-2: a standard variant the gateway cannot express is refused, naming its field', () => {
-      const standard = deriveStandard(DEFAULT_STANDARD, {
-        version: 'fractional',
-        reason: 'a backoff the gateway cannot express',
-        traffic: { retryBackoffBaseMs: 100.5 },
-      });
+      const change = { traffic: { retryBackoffBaseMs: 100.5 } };
+      // deriveStandard refuses a fractional duration itself...
+      expect(
+        refusal(() => deriveStandard(DEFAULT_STANDARD, { version: 'f', reason: 'r', ...change }))
+          .rule,
+      ).toBe('NET-2');
+      // ...and the construct still refuses one built by hand, without deriveStandard.
+      const standard = {
+        ...DEFAULT_STANDARD,
+        traffic: { ...DEFAULT_STANDARD.traffic, ...change.traffic },
+      };
       const err = refusal(() => synthTraffic(generationProps({ review: REVIEW, standard })));
       expect(err.rule).toBe('NET-2');
       expect(err.field).toBe('standard.traffic.retryBackoffBaseMs');
