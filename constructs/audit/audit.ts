@@ -563,9 +563,12 @@ export function auditPaths(
   };
 }
 
-/** The exit code of an audit: 2 when some input was unusable, 1 when a rule is broken, else 0. */
+/**
+ * The exit code of an audit: 2 when some input was unusable or nothing at all was audited (an
+ * empty pipe must not pass CI), 1 when a rule is broken, else 0.
+ */
 export function auditExitCode(report: AuditReport): 0 | 1 | 2 {
-  if (report.problems.length > 0) return 2;
+  if (report.problems.length > 0 || report.audited === 0) return 2;
   if (report.findings.some((f) => f.severity === 'error')) return 1;
   return 0;
 }

@@ -289,6 +289,14 @@ describe('compliant-inference audit', () => {
     expect(out.text).toMatch(/^OBS-1\s+error\s+-#0\s+Deployment/m);
   });
 
+  test('an empty folder or an empty pipe is unusable input (exit 2), so a broken pipeline cannot pass', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'audit-empty-'));
+    expect((await cli(empty)).code).toBe(2);
+    const out = new BufferedOutput();
+    const code = runAudit(['-'], { format: 'table', maxFileMib: '16' }, out, () => Buffer.from(''));
+    expect(code).toBe(2);
+  });
+
   test('an unknown format is a usage error (exit 2)', async () => {
     const { code } = await cli('x.yaml', '--format', 'xml');
     expect(code).toBe(2);
