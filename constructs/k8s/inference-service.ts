@@ -19,6 +19,7 @@ import {
   ModelArchitecture,
   ModelRole,
   catalogueModel,
+  isWeightFormat,
   planRefusal,
   planMemory,
   validateArchitecture,
@@ -121,6 +122,12 @@ export interface InferenceServiceProps {
   readonly replicas?: number;
   /** GPUs per pod; must be a size the planner accepts (HW-2, MEM-3). @default the planner's smallest fitting size */
   readonly gpus?: number;
+  /**
+   * The name of the Deployment, Service, PodDisruptionBudget and route (DNS-1035, at most 63
+   * characters). Two services of one model and role in one namespace need different names.
+   * @default `<model>-gen` or `<model>-embed`
+   */
+  readonly name?: string;
   /** The name clients use for the model. @default the model's name */
   readonly servedModelName?: string;
   /** How the service behaves when the whole GPU cluster is lost (OPS-1). */
@@ -189,6 +196,15 @@ export class InferenceService extends Construct {
 
   constructor(scope: Construct, id: string, props: InferenceServiceProps) {
     super(scope, id);
+    if (!props || typeof props !== 'object') {
+      refuse(
+        'OPS-4',
+        'props',
+        'the props of an inference service',
+        props,
+        'an inference service needs its props',
+      );
+    }
 
     // Defaults.
     this.standard = props.standard ?? DEFAULT_STANDARD;
@@ -197,11 +213,29 @@ export class InferenceService extends Construct {
     this.role = props.role;
     this.replicas = props.replicas ?? 2;
     this.namespace = Chart.of(this).namespace ?? 'default';
-    const gatewayNamespace = props.gatewayNamespace ?? 'envoy-gateway-system';
-    const monitoringNamespace = props.monitoringNamespace ?? 'monitoring';
+    const gatewayNamespace = namespaceName(
+      props.gatewayNamespace ?? 'envoy-gateway-system',
+      'props.gatewayNamespace',
+    );
+    const monitoringNamespace = namespaceName(
+      props.monitoringNamespace ?? 'monitoring',
+      'props.monitoringNamespace',
+    );
     const user = props.runAsUser ?? 1000;
 
     // Single-prop checks.
+    if (
+      typeof props.model === 'string' &&
+      (props.model.includes('/') || props.model.includes(':'))
+    ) {
+      refuse(
+        'W-3',
+        'props.model',
+        'a catalogue name or an architecture; the weights come from the node',
+        props.model,
+        'a hub id or URL is not a model here: name the architecture, and the node serves its preloaded weights',
+      );
+    }
     this.model =
       typeof props.model === 'string'
         ? catalogueModel(props.model, 'props.model')
@@ -243,9 +277,10 @@ export class InferenceService extends Construct {
     // Derived values: the plan decides the GPUs, the KV budget and every memory number.
     this.plan = this.planFor(props, tokenBudget);
     const gpus = this.plan.gpusPerPod;
-    this.name = kubernetesName(
-      `${this.model.name}-${props.role === 'embedding' ? 'embed' : 'gen'}`,
-    );
+    this.name =
+      props.name !== undefined
+        ? this.checkName(props.name)
+        : kubernetesName(`${this.model.name}-${props.role === 'embedding' ? 'embed' : 'gen'}`);
     const servedModelName = props.servedModelName ?? this.model.name;
     const storageClass = weightsStorageClass(weightsName, revision);
     const readyLabel = weightsReadyLabel(weightsName, revision);
@@ -308,10 +343,9 @@ export class InferenceService extends Construct {
     const exactly = <T>(value: T) => ({ request: value, limit: value });
     const cpus = gpus * RESOURCE_SIZING.cpusPerGpu;
     const lock = this.softwareLock();
-    const metadataAnnotations = annotations;
 
     this.deployment = new kplus.Deployment(this, 'Deployment', {
-      metadata: { name: this.name, labels: this.labels.common, annotations: metadataAnnotations },
+      metadata: { name: this.name, labels: this.labels.common, annotations },
       podMetadata: { labels: this.labels.common, annotations },
       select: false,
       replicas: this.replicas,
@@ -516,15 +550,30 @@ export class InferenceService extends Construct {
         'the role decides the rate limits; it must be generation or embedding',
       );
     }
-    if (role === 'embedding' && this.model.role !== 'embedding') {
+    // NET-7 and NET-5 follow the role: an embedding model is served as one, and only it.
+    const modelRole = this.model.role ?? 'generation';
+    if (role !== modelRole) {
       refuse(
         'NET-7',
         'props.role',
-        `a model whose role is embedding`,
-        this.model.name,
-        `${this.model.name} is not an embedding model`,
+        `'${modelRole}' (the role of ${this.model.name})`,
+        role,
+        `${this.model.name} is ${modelRole === 'embedding' ? 'an embedding' : 'a generation'} model`,
       );
     }
+  }
+
+  private checkName(name: unknown): string {
+    if (typeof name !== 'string' || !/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name)) {
+      refuse(
+        'OPS-3',
+        'props.name',
+        'a DNS-1035 label of at most 63 characters',
+        name,
+        'the name of the service objects',
+      );
+    }
+    return name;
   }
 
   private checkImage(image: unknown): void {
@@ -575,6 +624,15 @@ export class InferenceService extends Construct {
   }
 
   private checkQuantization(weights: WeightFormatName): void {
+    if (typeof weights !== 'string' || !isWeightFormat(weights)) {
+      refuse(
+        'Q-1',
+        'props.weights',
+        'fp16, bf16, int8, awq or gptq',
+        weights,
+        'unknown weight format',
+      );
+    }
     const approved = this.standard.quantization.approvedFormats;
     if (!approved.includes(weights) && !this.waivers.covers('Q-1')) {
       refuse(
@@ -657,6 +715,20 @@ export class InferenceService extends Construct {
     const waived = this.waivers.get('SW-1')?.values ?? {};
     return { python, pytorch, cudaToolkit, nccl, triton, transformers, ...waived };
   }
+}
+
+/** A namespace the NetworkPolicy admits traffic from (SEC-2): a DNS-1123 label. */
+function namespaceName(value: unknown, field: string): string {
+  if (typeof value !== 'string' || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(value)) {
+    refuse(
+      'SEC-2',
+      field,
+      'a namespace name (DNS-1123 label)',
+      value,
+      'the NetworkPolicy admits traffic from this namespace only',
+    );
+  }
+  return value;
 }
 
 /** The plan numbers recorded on the Deployment for audit (MEM-2). */

@@ -15,6 +15,8 @@ import {
   podSpec,
   synthService,
 } from './fixture';
+import { Chart, Testing } from 'cdk8s';
+import { InferenceService } from '../../constructs';
 import { complianceErrorOf } from '../support/compliance';
 
 /** Kubernetes quantity to bytes (binary and decimal suffixes). */
@@ -405,7 +407,22 @@ describe('InferenceService: bad input is refused with the rule id', () => {
       'an embedding role for a generation model',
       { role: 'embedding' },
       'NET-7',
-      /not an embedding model/,
+      /llama-2-70b is a generation model/,
+    ],
+    [
+      'a generation role for an embedding model',
+      { model: 'gte-qwen2-1.5b-instruct', weights: 'int8' },
+      'NET-7',
+      /is an embedding model/,
+    ],
+    ['a hub id as the model', { model: 'meta-llama/Llama-2-70b-hf' }, 'W-3', /hub id or URL/],
+    ['an unknown weight format', { weights: 'fp8' }, 'Q-1', /unknown weight format/],
+    ['a service name that is not a DNS label', { name: 'My_Service' }, 'OPS-3', /DNS-1035/],
+    [
+      'a gateway namespace that is not a namespace name',
+      { gatewayNamespace: 'Not_Valid' },
+      'SEC-2',
+      /admits traffic from this namespace only/,
     ],
     ['an unknown model', { model: 'llama-2-71b' }, 'MEM-2', /did you mean .*'llama-2-70b'/],
     [
@@ -448,5 +465,25 @@ describe('InferenceService: bad input is refused with the rule id', () => {
     expect(e.rule).toBe('HW-3');
     expect(e.limit).toBe('<= 16 GiB (the host memory of 2 of 8 GPUs)');
     expect(e.received).toBe("'55 GiB'");
+  });
+
+  test('null props are refused, not a TypeError', () => {
+    expect(complianceErrorOf(() => synthService(null as never)).rule).toBe('OPS-4');
+  });
+});
+
+describe('InferenceService: two services of one model', () => {
+  test('with their own names, the awq and the gptq copy get distinct objects and selectors', () => {
+    const chart = new Chart(Testing.app(), 'two', { namespace: 'inference' });
+    const a = new InferenceService(chart, 'A', generationProps({ name: 'llama-awq' }));
+    const b = new InferenceService(
+      chart,
+      'B',
+      generationProps({ name: 'llama-gptq', weights: 'gptq' }),
+    );
+    const objects = Testing.synth(chart) as K8sObject[];
+    const deployments = objects.filter((o) => o.kind === 'Deployment');
+    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['llama-awq', 'llama-gptq']);
+    expect(a.labels.selector).not.toEqual(b.labels.selector);
   });
 });
