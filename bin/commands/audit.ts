@@ -6,6 +6,8 @@ import { RegisterCommand } from '.';
 interface AuditFlags {
   readonly format: AuditFormat;
   readonly maxFileMib: string;
+  /** Comma-separated approvers whose waivers count; others' waivers are invalid. */
+  readonly approvers?: string;
 }
 
 /** Runs an audit and prints it; returns the exit code (0 clean, 1 broken, 2 unusable input). */
@@ -20,7 +22,15 @@ export function runAudit(
     output.err(`audit: --max-file-mib must be a positive number; received '${flags.maxFileMib}'`);
     return 2;
   }
-  const report = auditPaths(paths, { maxFileBytes: Math.floor(maxMib * 1024 * 1024) }, readStdin);
+  const approvers = flags.approvers
+    ?.split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
+  const report = auditPaths(
+    paths,
+    { maxFileBytes: Math.floor(maxMib * 1024 * 1024), approvers },
+    readStdin,
+  );
   for (const line of renderReport(report, flags.format)) output.out(line);
   if (flags.format !== 'table') {
     for (const p of report.problems) {
@@ -49,5 +59,9 @@ export const registerAudit: RegisterCommand = (program: Command, output, setExit
         .default('table'),
     )
     .option('--max-file-mib <n>', 'largest file read, in MiB', '16')
+    .option(
+      '--approvers <names>',
+      'comma-separated approvers whose waivers count (default: any approver)',
+    )
     .action((paths: string[], flags: AuditFlags) => setExitCode(runAudit(paths, flags, output)));
 };

@@ -103,6 +103,12 @@ export interface AuditOptions extends LoadLimits {
   readonly standard?: Standard;
   /** The clock waivers are judged on. @default the system clock */
   readonly clock?: Clock;
+  /**
+   * Who may approve a waiver. A waiver is an annotation anyone can write; with this list, a
+   * waiver approved by anyone else is invalid and its rule is reported as broken.
+   * @default - any approver
+   */
+  readonly approvers?: readonly string[];
 }
 
 type Json = Record<string, unknown>;
@@ -161,7 +167,12 @@ function parseWaiverValue(rule: string, raw: unknown): Waiver {
   return { rule, expires, approvedBy, reason: reason.join('; ') } as unknown as Waiver;
 }
 
-function judgeWaiver(w: Waiver, where: AuditLocation, clock: Clock): FoundWaiver {
+function judgeWaiver(
+  w: Waiver,
+  where: AuditLocation,
+  clock: Clock,
+  approvers?: readonly string[],
+): FoundWaiver {
   const base = {
     ...where,
     rule: String(w.rule),
@@ -171,6 +182,13 @@ function judgeWaiver(w: Waiver, where: AuditLocation, clock: Clock): FoundWaiver
   };
   try {
     validateWaiver(w, clock);
+    if (approvers && !approvers.includes(base.approvedBy)) {
+      return {
+        ...base,
+        status: 'invalid',
+        problem: `approved by '${base.approvedBy}', who is not among the approvers (${approvers.join(', ')})`,
+      };
+    }
     return { ...base, status: 'in-force' };
   } catch (e) {
     const problem = ComplianceError.isComplianceError(e) ? e.detail : String(e);
@@ -386,7 +404,7 @@ export function auditDocuments(
     });
   };
   const collectWaivers = (list: Waiver[], location: AuditLocation): FoundWaiver[] => {
-    const judged = list.map((w) => judgeWaiver(w, location, clock));
+    const judged = list.map((w) => judgeWaiver(w, location, clock, options.approvers));
     waivers.push(...judged);
     for (const w of judged) {
       if (w.status === 'invalid' && isRuleId(w.rule)) {

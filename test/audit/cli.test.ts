@@ -297,6 +297,21 @@ describe('compliant-inference audit', () => {
     expect(code).toBe(2);
   });
 
+  test('--approvers makes a waiver by anyone else invalid, and its rule broken', async () => {
+    const mutant = clone(reference);
+    const d = generationDeployment(mutant);
+    const args: string[] = engineOf(d).args;
+    args.splice(args.indexOf('--quantization'), 2);
+    d.metadata.annotations['compliance.inference/waiver.Q-1'] = JSON.stringify(Q1_WAIVER);
+    const file = writeYaml(mutant);
+    expect((await cli(file, '--approvers', Q1_WAIVER.approvedBy)).code).toBe(0);
+    const refused = await cli(file, '--approvers', 'sre-review-board-only');
+    expect(refused.code).toBe(1);
+    expect(refused.out.text).toMatch(
+      /Q-1: the waiver is not valid \(approved by '.*', who is not among the approvers/,
+    );
+  });
+
   test('an unknown format is a usage error (exit 2)', async () => {
     const { code } = await cli('x.yaml', '--format', 'xml');
     expect(code).toBe(2);
