@@ -1,6 +1,5 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
-import { INFERENCE_NAMESPACE_LABEL } from '../k8s/inference-namespace';
 import { DEFAULT_STANDARD, Standard } from '../standard';
 import {
   WORKLOAD_KINDS,
@@ -79,8 +78,14 @@ export function admissionPolicyBinding(options: AdmissionPolicyOptions = {}): Pl
     spec: {
       policyName: name,
       validationActions: ['Deny'],
+      // Every namespace but kube-system: a GPU workload placed outside the inference
+      // namespaces is still an inference workload (the policy's match condition decides that).
       matchResources: {
-        namespaceSelector: { matchLabels: { [INFERENCE_NAMESPACE_LABEL]: 'true' } },
+        namespaceSelector: {
+          matchExpressions: [
+            { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system'] },
+          ],
+        },
       },
     },
   };

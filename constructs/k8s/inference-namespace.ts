@@ -2,7 +2,7 @@ import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { LABEL_PREFIX } from '../conventions';
 
-/** The label that marks a namespace as holding inference workloads (admission binds to it). */
+/** The label that marks a namespace as holding inference workloads. */
 export const INFERENCE_NAMESPACE_LABEL = `${LABEL_PREFIX}/inference-namespace`;
 
 /** Properties of an {@link InferenceNamespace}. */
@@ -19,7 +19,7 @@ export interface InferenceNamespaceProps {
 /**
  * A namespace for inference workloads: the restricted Pod Security Standard enforced by the
  * API server (SEC-1), a default-deny NetworkPolicy for every pod in it (SEC-2), and the
- * label the admission policy binds to (OPS-4).
+ * label that marks it as an inference namespace.
  */
 export class InferenceNamespace extends Construct {
   /** The namespace's name. */

@@ -37,12 +37,16 @@ describe('the generated ValidatingAdmissionPolicy', () => {
     for (const r of rules) expect(r.operations).toEqual(['CREATE', 'UPDATE']);
   });
 
-  test('the binding denies, in namespaces carrying the inference namespace label', () => {
+  test('the binding denies, in every namespace but kube-system', () => {
     expect(binding.spec).toEqual({
       policyName: ADMISSION_POLICY_NAME,
       validationActions: ['Deny'],
       matchResources: {
-        namespaceSelector: { matchLabels: { [INFERENCE_NAMESPACE_LABEL]: 'true' } },
+        namespaceSelector: {
+          matchExpressions: [
+            { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system'] },
+          ],
+        },
       },
     });
   });
@@ -121,12 +125,16 @@ describe('the generated ValidatingAdmissionPolicy', () => {
 describe('what the policy admits', () => {
   const reference = referenceObjects();
 
-  test("the binding selects the reference chart's inference namespace", () => {
+  test("the binding selects the reference chart's inference namespace, and any other but kube-system", () => {
     const ns = reference.find((o) => o.kind === 'Namespace') as Obj;
-    const binding = admissionPolicyBinding() as Obj;
-    expect(selectorMatches(binding.spec.matchResources.namespaceSelector, ns.metadata.labels)).toBe(
+    const selector = (admissionPolicyBinding() as Obj).spec.matchResources.namespaceSelector;
+    const labels = (name: string) => ({ 'kubernetes.io/metadata.name': name });
+    expect(selectorMatches(selector, { ...ns.metadata.labels, ...labels(ns.metadata.name) })).toBe(
       true,
     );
+    expect(ns.metadata.labels[INFERENCE_NAMESPACE_LABEL]).toBe('true');
+    expect(selectorMatches(selector, labels('team-a'))).toBe(true);
+    expect(selectorMatches(selector, labels('kube-system'))).toBe(false);
   });
 
   test('workloads that are not inference workloads pass untouched', () => {
