@@ -489,6 +489,11 @@ export function resolvePreflight(
     );
   }
   const endpoint = flags.endpoint ?? env.AWS_ENDPOINT_URL_EC2 ?? env.AWS_ENDPOINT_URL;
+  if (endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(endpoint)) {
+    throw new PreflightError(
+      `The EC2 endpoint must be an http(s) URL such as https://ec2.us-east-1.amazonaws.com; received '${endpoint}'.`,
+    );
+  }
   return Object.freeze({
     config: Object.freeze({
       region,

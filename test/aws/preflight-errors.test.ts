@@ -6,6 +6,7 @@ import {
   EC2ServiceException,
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
+import { runCli } from '../../bin/cli';
 import { preflight } from '../../bin/commands/preflight';
 import { BufferedOutput } from '../../bin/private/output';
 import {
@@ -285,5 +286,29 @@ describe('preflight in EKS-optimized release mode', () => {
     const both = new BufferedOutput();
     expect(await preflight({ ...RELEASE_FLAGS, ami: AMI }, both, {})).toBe(2);
     expect(both.stderr).toEqual(['preflight: Give either --ami or --release, not both.']);
+  });
+});
+
+describe('preflight input', () => {
+  test('an endpoint that is not a URL is one sentence and exit 2, not a TypeError', async () => {
+    const out = new BufferedOutput();
+    const code = await runCli(
+      [
+        'preflight',
+        '--endpoint',
+        'not a url',
+        '--ami',
+        'ami-0123456789abcdef0',
+        '--region',
+        'us-east-1',
+        '--availability-zones',
+        'us-east-1a,us-east-1b',
+      ],
+      out,
+    );
+    expect(code).toBe(2);
+    expect(out.stderr.join('\n')).toMatch(
+      /^preflight: The EC2 endpoint must be an http\(s\) URL .* received 'not a url'\.$/,
+    );
   });
 });
