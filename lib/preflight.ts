@@ -510,6 +510,9 @@ export function resolvePreflight(
  * retried by {@link withThrottlingRetry}, so that the backoff is the project's and is tested.
  */
 export function preflightClient(resolved: ResolvedPreflight): EC2Client {
+  // The SDK prints a multi-line notice on Node 20 (its support ends in 2026) before the
+  // report's first line; the package's Node floor is recorded in package.json instead.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   return new EC2Client({
     region: resolved.config.region,
     maxAttempts: 1,
