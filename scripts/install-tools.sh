@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond npm packages, then the npm packages from the
 # lock file. Idempotent: tools already present are not installed again.
-#   shellcheck  - lints every shell part of the node user data
-#   promtool    - checks and unit-tests the Prometheus rules (Debian package `prometheus`)
-#   /usr/bin/aws - AWS CLI v2 (Debian package `awscli`), the client the boot preload uses
+#   - the shellcheck linter, on every shell part of the node user data;
+#   - promtool, to check and unit-test the Prometheus rules (Debian package `prometheus`);
+#   - /usr/bin/aws, AWS CLI v2 (Debian package `awscli`), the client the boot preload uses;
+#   - jq, which the weights-volume recycler runs (its test runs the script for real).
 # moto_server and cfn-lint come with the machine image (Python).
 set -euo pipefail
 
 missing=()
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
 [ -x /usr/bin/aws ] || missing+=(awscli)
 
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -13,8 +13,11 @@ import { DEFAULT_STANDARD, Standard } from '../standard';
 export const LOCAL_VOLUME_PROVISIONER_IMAGE =
   'registry.k8s.io/sig-storage/local-volume-provisioner:v2.7.0';
 
-/** The image of the released-volume recycler (kubectl with a shell and awk), pinned to a release. */
-export const KUBECTL_IMAGE = 'docker.io/bitnami/kubectl:1.33.4';
+/**
+ * The image of the released-volume recycler, pinned to a release: Kubernetes' own kubectl
+ * image, which carries bash and jq since 1.28.
+ */
+export const KUBECTL_IMAGE = 'registry.k8s.io/kubectl:v1.33.4';
 
 /** One model revision preloaded on the GPU nodes. */
 export interface PreloadedWeights {
@@ -200,12 +203,13 @@ export class WeightsVolumes extends Construct {
       subjects: [{ kind: 'ServiceAccount', name: recycler, namespace }],
     });
     const script = [
-      'set -eu',
-      `kubectl get pv -l ${LABEL_PREFIX}/weights-volume=true --no-headers`,
-      '  -o custom-columns=NAME:.metadata.name,PHASE:.status.phase',
-      '  | awk \'$2 == "Released" { print $1 }\'',
-      '  | xargs -r kubectl delete pv',
-    ].join(' \\\n');
+      'set -euo pipefail',
+      [
+        `kubectl get pv -l ${LABEL_PREFIX}/weights-volume=true -o json`,
+        `  | jq -r '.items[] | select(.status.phase == "Released") | .metadata.name'`,
+        '  | xargs -r kubectl delete pv',
+      ].join(' \\\n'),
+    ].join('\n');
     new ApiObject(this, 'Recycler', {
       apiVersion: 'batch/v1',
       kind: 'CronJob',

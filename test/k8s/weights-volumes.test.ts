@@ -1,5 +1,5 @@
 import { spawnSync } from 'child_process';
-import { mkdtempSync, writeFileSync } from 'fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
@@ -65,7 +65,7 @@ describe('WeightsVolumes (W-3)', () => {
     const cron = objects.find((o) => o.kind === 'CronJob') as K8sObject;
     const script: string = cron.spec.jobTemplate.spec.template.spec.containers[0].command[2];
     expect(script).toContain('-l compliance.inference/weights-volume=true');
-    expect(script).toContain('$2 == "Released"');
+    expect(script).toContain('select(.status.phase == "Released")');
     const role = objects.find(
       (o) => o.kind === 'ClusterRole' && o.metadata.name === 'weights-volume-recycler',
     ) as K8sObject;
@@ -83,5 +83,39 @@ describe('WeightsVolumes (W-3)', () => {
     expect(run.error).toBeUndefined();
     expect(`${run.stdout}${run.stderr}`).toBe('');
     expect(run.status).toBe(0);
+  });
+
+  test('the recycler deletes exactly the released volumes, when run for real against a fake kubectl', () => {
+    const cron = objects.find((o) => o.kind === 'CronJob') as K8sObject;
+    const script: string = cron.spec.jobTemplate.spec.template.spec.containers[0].command[2];
+    const dir = mkdtempSync(join(tmpdir(), 'recycler-run-'));
+    const log = join(dir, 'calls.log');
+    const pvs = {
+      items: [
+        { metadata: { name: 'pv-a' }, status: { phase: 'Released' } },
+        { metadata: { name: 'pv-b' }, status: { phase: 'Bound' } },
+        { metadata: { name: 'pv-c' }, status: { phase: 'Released' } },
+        { metadata: { name: 'pv-d' }, status: { phase: 'Available' } },
+      ],
+    };
+    writeFileSync(join(dir, 'pvs.json'), JSON.stringify(pvs));
+    writeFileSync(
+      join(dir, 'kubectl'),
+      `#!/bin/bash\necho "$*" >> "${log}"\nif [ "$1" = get ]; then cat "${join(dir, 'pvs.json')}"; fi\n`,
+      { mode: 0o755 },
+    );
+    // stdin not a socket: Debian's bash would otherwise read ~/.bashrc, as if run by sshd.
+    const run = spawnSync('bash', ['-c', script], {
+      env: { PATH: `${dir}:${process.env.PATH}`, HOME: dir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual([
+      'get pv -l compliance.inference/weights-volume=true -o json',
+      'delete pv pv-a pv-c',
+    ]);
   });
 });
