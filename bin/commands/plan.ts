@@ -1,6 +1,7 @@
 import { readFileSync } from 'fs';
 import { Command, Option } from 'commander';
 import {
+  CATALOGUE_NAMES,
   ComplianceError,
   DEFAULT_STANDARD,
   MemoryPlan,
@@ -158,7 +159,7 @@ export const registerPlan: RegisterCommand = (program: Command, output, setExitC
     .description(
       'Plan the GPU memory of a model under the standard; exit 0 when it fits, 1 when it does not, 2 on bad input.',
     )
-    .option('--model <name>', 'a catalogue model, e.g. llama-2-70b')
+    .option('--model <name>', `a catalogue model: ${CATALOGUE_NAMES.join(', ')}`)
     .option(
       '--architecture <file>',
       'a custom architecture as JSON (the fields of ModelArchitecture)',
