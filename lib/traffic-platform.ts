@@ -73,6 +73,11 @@ export interface GatewayTlsOptions {
 /** Properties of a {@link TrafficPlatformChart}. */
 export interface TrafficPlatformChartProps extends ChartProps {
   /**
+   * Labels the cluster's Prometheus selects monitors by.
+   * @default { release: 'kube-prometheus-stack' }
+   */
+  readonly monitorSelectorLabels?: Record<string, string>;
+  /**
    * The Redis image of the rate-limit store, pinned by digest (SW-2):
    * `registry/repository@sha256:<64 hex>`. No default: a digest is resolved and reviewed, never
    * invented (for example `crane digest public.ecr.aws/docker/library/redis:7.4`).
@@ -112,6 +117,8 @@ export class TrafficPlatformChart extends Chart {
   public readonly redisUrl: string;
   /** The listener name routes attach to. */
   public readonly listenerName: string;
+  /** The PodMonitor of the Gateway's Envoy proxies (the source of ALM-4). */
+  public readonly proxyMonitor: ApiObject;
 
   constructor(scope: Construct, id: string, props: TrafficPlatformChartProps) {
     super(scope, id, { ...props, namespace: TRAFFIC_PLATFORM.namespace });
@@ -243,6 +250,35 @@ export class TrafficPlatformChart extends Chart {
       kind: 'ClientTrafficPolicy',
       metadata: { name: TRAFFIC_PLATFORM.gatewayName, labels },
       spec: clientSpec,
+    });
+
+    // ALM-4 reads the gateway's own response counters (504s and 503s never reach an engine),
+    // so the proxies of this Gateway are scraped like the engines: every 10 s.
+    this.proxyMonitor = new ApiObject(this, 'ProxyMonitor', {
+      apiVersion: 'monitoring.coreos.com/v1',
+      kind: 'PodMonitor',
+      metadata: {
+        name: `${TRAFFIC_PLATFORM.gatewayName}-proxies`,
+        labels: {
+          ...labels,
+          ...(props.monitorSelectorLabels ?? { release: 'kube-prometheus-stack' }),
+        },
+      },
+      spec: {
+        selector: {
+          matchLabels: {
+            'gateway.envoyproxy.io/owning-gateway-name': TRAFFIC_PLATFORM.gatewayName,
+            'gateway.envoyproxy.io/owning-gateway-namespace': ns,
+          },
+        },
+        podMetricsEndpoints: [
+          {
+            port: 'metrics',
+            path: '/stats/prometheus',
+            interval: `${standard.observability.scrapeIntervalSeconds}s`,
+          },
+        ],
+      },
     });
 
     // The rate-limit store: counters of one-second windows, nothing worth persisting.

@@ -37,6 +37,18 @@ describe('TrafficPlatformChart', () => {
     expectValidManifests(synthChart({ tls: { certificateSecretName: 'inference-tls' } }).objects);
   });
 
+  test("ALM-4's source is scraped: a PodMonitor on this Gateway's Envoy proxies, every 10 s", () => {
+    const monitor = synthChart().one('PodMonitor');
+    expect(monitor.metadata.labels).toMatchObject({ release: 'kube-prometheus-stack' });
+    expect(monitor.spec.selector.matchLabels).toEqual({
+      'gateway.envoyproxy.io/owning-gateway-name': TRAFFIC_PLATFORM.gatewayName,
+      'gateway.envoyproxy.io/owning-gateway-namespace': TRAFFIC_PLATFORM.namespace,
+    });
+    expect(monitor.spec.podMetricsEndpoints).toEqual([
+      { port: 'metrics', path: '/stats/prometheus', interval: '10s' },
+    ]);
+  });
+
   test('one GatewayClass, cluster-scoped, for the Envoy Gateway controller', () => {
     const gc = synthChart().one('GatewayClass');
     expect(gc.metadata.name).toBe(TRAFFIC_PLATFORM.gatewayClassName);
