@@ -20,6 +20,7 @@ import {
   checkDisruptionBudgets,
   checkMemoryPlan,
   checkScrapeTargets,
+  checkInferenceRoutes,
   checkTrafficPolicy,
 } from './manifest-rules';
 import { evaluateCel, toCelValue } from './private/cel';
@@ -546,7 +547,12 @@ export function auditDocuments(
 
   const objects = manifests.map((m) => m.object);
   const units = new Map(manifests.map((m) => [m.object, m.unit]));
-  for (const check of [checkDisruptionBudgets, checkScrapeTargets]) {
+  const crossChecks = [
+    checkDisruptionBudgets,
+    checkScrapeTargets,
+    (list: readonly ManifestObject[]) => checkInferenceRoutes(list, standard),
+  ];
+  for (const check of crossChecks) {
     for (const [o, list] of check(objects)) {
       const unit = units.get(o) as Unit;
       for (const f of list as ObjectFinding[])

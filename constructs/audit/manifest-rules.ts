@@ -403,3 +403,97 @@ export function checkTrafficPolicy(policy: Json, standard: Standard): ObjectFind
   }
   return findings;
 }
+
+// ---- NET-1, NET-2, NET-3 on routes (cross-object) ----
+
+/** A Gateway API duration (`5s`, `500ms`, `1m`, `1h30m`) in milliseconds, or undefined. */
+function durationMs(value: unknown): number | undefined {
+  if (typeof value !== 'string' || !/^(\d+(h|m|s|ms))+$/.test(value)) return undefined;
+  const unit: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
+  let total = 0;
+  for (const [, n, u] of value.matchAll(/(\d+)(ms|h|m|s)/g)) total += Number(n) * unit[u];
+  return total;
+}
+
+/**
+ * An HTTPRoute that sends traffic to the Service of an inference workload must be bounded
+ * like the routes InferenceTraffic writes: every rule carries a request timeout within the
+ * standard's (NET-1), and a BackendTrafficPolicy targets the route, carrying the retry
+ * bounds and circuit breaker (NET-2, NET-3; the policy's own fields are checked where it
+ * stands). A route without a policy has Envoy's defaults: no retry budget, no queue bound.
+ */
+export function checkInferenceRoutes(
+  objects: readonly ManifestObject[],
+  standard: Standard,
+): Map<ManifestObject, ObjectFinding[]> {
+  const out = new Map<ManifestObject, ObjectFinding[]>();
+  const workloads = objects.filter((o) => o.inference);
+  const inferenceServices = objects.filter((s) => {
+    const selector = get(s.object, 'spec.selector');
+    if (s.kind !== 'Service' || !isObj(selector) || Object.keys(selector).length === 0)
+      return false;
+    return workloads.some(
+      (w) =>
+        sameNamespace(s.namespace, w.namespace) &&
+        Object.entries(selector).every(([k, v]) => workloadPodLabels(w)[k] === v),
+    );
+  });
+  const policies = objects.filter((o) => o.kind === 'BackendTrafficPolicy');
+  const limit = standard.traffic.requestTimeoutMs;
+  for (const route of objects.filter((o) => o.kind === 'HTTPRoute')) {
+    const rules = get(route.object, 'spec.rules');
+    const list = (Array.isArray(rules) ? rules : []).filter(isObj);
+    const name = String(get(route.object, 'metadata.name') ?? '');
+    const toInference = list.some((r) =>
+      (Array.isArray(r.backendRefs) ? r.backendRefs : [])
+        .filter(isObj)
+        .some((b) =>
+          inferenceServices.some(
+            (s) =>
+              (b.kind === undefined || b.kind === 'Service') &&
+              b.name === get(s.object, 'metadata.name') &&
+              sameNamespace(
+                typeof b.namespace === 'string' ? b.namespace : route.namespace,
+                s.namespace,
+              ),
+          ),
+        ),
+    );
+    if (!toInference) continue;
+    const findings: ObjectFinding[] = [];
+    list.forEach((r, i) => {
+      const ms = durationMs(get(r, 'timeouts.request'));
+      if (ms === undefined || ms === 0 || ms > limit) {
+        findings.push({
+          rule: 'NET-1',
+          field: `spec.rules[${i}].timeouts.request`,
+          message: `NET-1: a route to an inference service cuts every request at ${limit} ms (504); set timeouts.request to ${limit / 1000}s or less`,
+        });
+      }
+    });
+    const targeted = policies.some((p) => {
+      if (!sameNamespace(p.namespace, route.namespace)) return false;
+      const refs = [
+        get(p.object, 'spec.targetRef'),
+        ...((get(p.object, 'spec.targetRefs') as unknown[]) ?? []),
+      ];
+      return refs.some((t) => isObj(t) && t.kind === 'HTTPRoute' && t.name === name);
+    });
+    if (!targeted) {
+      findings.push({
+        rule: 'NET-2',
+        field: 'metadata.name',
+        message:
+          'NET-2: no BackendTrafficPolicy targets this route to an inference service: bound its retries, backoff and budget (InferenceTraffic writes one)',
+      });
+      findings.push({
+        rule: 'NET-3',
+        field: 'metadata.name',
+        message:
+          'NET-3: no BackendTrafficPolicy targets this route to an inference service: bound its pending queue with a circuit breaker',
+      });
+    }
+    if (findings.length > 0) out.set(route, findings);
+  }
+  return out;
+}

@@ -44,6 +44,10 @@ const FIELD_RULES: readonly [RegExp, readonly string[]][] = [
   [/^Service:(spec\.selector|metadata\.labels|metadata\.namespace)\b/, ['OBS-1']],
   [/^ServiceMonitor:(spec\.selector|spec\.namespaceSelector|metadata\.namespace)\b/, ['OBS-1']],
   [/^BackendTrafficPolicy:spec\.timeout\b/, ['NET-1']],
+  // The policy's target and its place: without them the route to the engines is unbounded.
+  [/^BackendTrafficPolicy:(spec\.targetRefs?|metadata\.namespace)\b/, ['NET-2', 'NET-3']],
+  [/^HTTPRoute:spec\.rules\.\d+\.timeouts\b/, ['NET-1']],
+  [/^HTTPRoute:(metadata\.(name|namespace)|spec\.rules)\b/, ['NET-1', 'NET-2', 'NET-3']],
   [/^BackendTrafficPolicy:spec\.retry\b/, ['NET-2']],
   [/^BackendTrafficPolicy:spec\.circuitBreaker\b/, ['NET-3']],
 ];

@@ -88,4 +88,27 @@ describe('findings a review of the audit turned up', () => {
       expect(withArgs(() => undefined)).toEqual([]);
     });
   });
+
+  describe('routes to inference services are bounded (NET-1, NET-2, NET-3)', () => {
+    test('removing the traffic policies leaves the routes unbounded: NET-2 and NET-3', () => {
+      const objects = referenceObjects().filter((o) => o.kind !== 'BackendTrafficPolicy');
+      const broken = brokenRules(audit(objects));
+      expect(broken).toEqual(expect.arrayContaining(['NET-2', 'NET-3']));
+    });
+
+    test('a route timeout of 60 s, or none, is NET-1', () => {
+      const objects = referenceObjects();
+      const routes = objects.filter((o) => o.kind === 'HTTPRoute');
+      routes[0].spec.rules[0].timeouts.request = '60s';
+      delete routes[1].spec.rules[0].timeouts;
+      const findings = audit(objects).findings.filter((f) => f.rule === 'NET-1');
+      expect(findings.map((f) => f.name).sort()).toEqual(
+        routes.map((r) => `${r.metadata.namespace}/${r.metadata.name}`).sort(),
+      );
+    });
+
+    test('the reference routes, with their policies, are clean', () => {
+      expect(brokenRules(audit(referenceObjects()))).toEqual([]);
+    });
+  });
 });
