@@ -1,5 +1,6 @@
 import { Chart, Testing } from 'cdk8s';
 import { InferenceService, InferenceServiceProps, fixedClock } from '../../constructs';
+import { validateManifest } from '../support/manifests';
 
 /** A digest-pinned image for tests. */
 export const IMAGE = `registry.example.com/serving/vllm@sha256:${'0123456789abcdef'.repeat(4)}`;
@@ -27,14 +28,23 @@ export function generationProps(
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type K8sObject = Record<string, any>;
 
-/** Synthesizes one service in its own chart and returns the service and the objects. */
+/**
+ * Synthesizes one service in its own chart and returns the service and the objects. Every
+ * object is validated against its Kubernetes schema on the way, so every test case that
+ * synthesizes is a schema test too.
+ */
 export function synthService(props: InferenceServiceProps = generationProps()): {
   service: InferenceService;
   objects: K8sObject[];
 } {
   const chart = new Chart(Testing.app(), 'test', { namespace: 'inference' });
   const service = new InferenceService(chart, 'Svc', props);
-  return { service, objects: Testing.synth(chart) as K8sObject[] };
+  const objects = Testing.synth(chart) as K8sObject[];
+  const invalid = objects.flatMap((o) =>
+    validateManifest(o).map((e) => `${o.kind}/${o.metadata?.name}: ${e}`),
+  );
+  if (invalid.length > 0) throw new Error(`invalid manifests:\n${invalid.join('\n')}`);
+  return { service, objects };
 }
 
 /** The one object of a kind. */

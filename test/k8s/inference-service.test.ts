@@ -18,6 +18,7 @@ import {
 import { Chart, Testing } from 'cdk8s';
 import { InferenceService } from '../../constructs';
 import { complianceErrorOf } from '../support/compliance';
+import { expectValidManifests } from '../support/manifests';
 
 /** Kubernetes quantity to bytes (binary and decimal suffixes). */
 function bytesOf(quantity: string): number {
@@ -485,5 +486,6 @@ describe('InferenceService: two services of one model', () => {
     const deployments = objects.filter((o) => o.kind === 'Deployment');
     expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['llama-awq', 'llama-gptq']);
     expect(a.labels.selector).not.toEqual(b.labels.selector);
+    expectValidManifests(objects);
   });
 });
