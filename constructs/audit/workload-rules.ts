@@ -423,6 +423,41 @@ export function workloadChecks(standard: Standard = DEFAULT_STANDARD): WorkloadC
       message: 'SEC-1: no privileged containers, host ports, hostNetwork, hostPID or hostIPC',
       admission: true,
     },
+    // The rest of the baseline profile, which "restricted" includes: AppArmor, /proc mount,
+    // SELinux type and sysctls.
+    {
+      rule: 'SEC-1',
+      field: 'podSpec.securityContext.appArmorProfile',
+      expression:
+        "!(has(variables.podSpec.securityContext) && has(variables.podSpec.securityContext.appArmorProfile) && has(variables.podSpec.securityContext.appArmorProfile.type) && variables.podSpec.securityContext.appArmorProfile.type == 'Unconfined') && variables.allContainers.all(c, !(has(c.securityContext) && has(c.securityContext.appArmorProfile) && has(c.securityContext.appArmorProfile.type) && c.securityContext.appArmorProfile.type == 'Unconfined'))",
+      message: 'SEC-1: do not set an Unconfined AppArmor profile (pod or container)',
+      admission: true,
+    },
+    {
+      rule: 'SEC-1',
+      field: 'podSpec.containers[*].securityContext.procMount',
+      expression:
+        "variables.allContainers.all(c, !(has(c.securityContext) && has(c.securityContext.procMount) && c.securityContext.procMount != 'Default'))",
+      message: 'SEC-1: keep the default /proc mount (procMount: Default)',
+      admission: true,
+    },
+    {
+      rule: 'SEC-1',
+      field: 'podSpec.securityContext.seLinuxOptions',
+      expression:
+        "!(has(variables.podSpec.securityContext) && has(variables.podSpec.securityContext.seLinuxOptions) && ((has(variables.podSpec.securityContext.seLinuxOptions.type) && !(variables.podSpec.securityContext.seLinuxOptions.type in ['', 'container_t', 'container_init_t', 'container_kvm_t', 'container_engine_t'])) || has(variables.podSpec.securityContext.seLinuxOptions.user) || has(variables.podSpec.securityContext.seLinuxOptions.role))) && variables.allContainers.all(c, !(has(c.securityContext) && has(c.securityContext.seLinuxOptions) && ((has(c.securityContext.seLinuxOptions.type) && !(c.securityContext.seLinuxOptions.type in ['', 'container_t', 'container_init_t', 'container_kvm_t', 'container_engine_t'])) || has(c.securityContext.seLinuxOptions.user) || has(c.securityContext.seLinuxOptions.role))))",
+      message:
+        'SEC-1: SELinux type only container_t (or init, kvm, engine variants); no custom user or role',
+      admission: true,
+    },
+    {
+      rule: 'SEC-1',
+      field: 'podSpec.securityContext.sysctls',
+      expression:
+        "!(has(variables.podSpec.securityContext) && has(variables.podSpec.securityContext.sysctls)) || variables.podSpec.securityContext.sysctls.all(x, x.name in ['kernel.shm_rmid_forced', 'net.ipv4.ip_local_port_range', 'net.ipv4.ip_unprivileged_port_start', 'net.ipv4.tcp_syncookies', 'net.ipv4.ping_group_range', 'net.ipv4.ip_local_reserved_ports', 'net.ipv4.tcp_keepalive_time', 'net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_keepalive_intvl', 'net.ipv4.tcp_keepalive_probes'])",
+      message: 'SEC-1: only the safe sysctls of the Pod Security Standard',
+      admission: true,
+    },
     // SEC-3
     {
       rule: 'SEC-3',

@@ -1,4 +1,5 @@
 import {
+  Obj,
   admit,
   audit,
   brokenRules,
@@ -109,6 +110,35 @@ describe('findings a review of the audit turned up', () => {
 
     test('the reference routes, with their policies, are clean', () => {
       expect(brokenRules(audit(referenceObjects()))).toEqual([]);
+    });
+  });
+
+  describe('SEC-1 covers the baseline controls the restricted profile includes', () => {
+    test.each<[string, (d: Obj) => void]>([
+      [
+        'an Unconfined AppArmor profile',
+        (d) => (d.spec.template.spec.securityContext.appArmorProfile = { type: 'Unconfined' }),
+      ],
+      ['an unmasked /proc', (d) => (engineOf(d).securityContext.procMount = 'Unmasked')],
+      [
+        'a privileged SELinux type',
+        (d) => (d.spec.template.spec.securityContext.seLinuxOptions = { type: 'spc_t' }),
+      ],
+      [
+        'an unsafe sysctl',
+        (d) =>
+          (d.spec.template.spec.securityContext.sysctls = [
+            { name: 'kernel.msgmax', value: '65536' },
+          ]),
+      ],
+    ])('%s is SEC-1 in audit and refused by admission', (_what, mutate) => {
+      const objects = referenceObjects();
+      const deployment = generationDeployment(objects);
+      mutate(deployment);
+      expect(brokenRules(audit(objects))).toEqual(['SEC-1']);
+      const answer = admit(deployment);
+      expect(answer.admitted).toBe(false);
+      expect(answer.messages.join('\n')).toMatch(/^SEC-1: /m);
     });
   });
 });
