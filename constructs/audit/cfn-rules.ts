@@ -30,7 +30,14 @@ export function isCloudFormationTemplate(value: unknown): value is Json {
 }
 
 /** The rules {@link checkTemplate} reports. */
-export const TEMPLATE_RULES: readonly RuleId[] = ['NODE-1', 'NODE-4', 'W-4', 'HW-1', 'SEC-3'];
+export const TEMPLATE_RULES: readonly RuleId[] = [
+  'NODE-1',
+  'NODE-4',
+  'W-4',
+  'HW-1',
+  'HW-4',
+  'SEC-3',
+];
 
 const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
 const ACCELERATED = /^(p\d|g\d|gr\d|dl\d|inf\d|trn\d)[a-z0-9-]*\./;
@@ -217,6 +224,21 @@ export function checkTemplate(
           type,
           types.length > 0 ? 'Properties.InstanceTypes' : 'Properties.LaunchTemplate',
           `HW-1: GPU node groups run only ${instanceType}; found ${all.length ? all.join(', ') : 'no instance type (the default)'}`,
+        );
+      }
+      // HW-4: a GPU node group keeps other workloads off with the GPU taint.
+      const taint = standard.hardware.gpuTaint;
+      const tainted = asList(props.Taints).some(
+        (t) =>
+          isObj(t) && t.Key === taint.key && t.Value === taint.value && t.Effect === 'NO_SCHEDULE',
+      );
+      if (gpu && !tainted) {
+        add(
+          'HW-4',
+          id,
+          type,
+          'Properties.Taints',
+          `HW-4: taint the GPU node group ${taint.key}=${taint.value}:NO_SCHEDULE so that only inference pods, which tolerate it, land there`,
         );
       }
     }

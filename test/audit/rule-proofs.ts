@@ -127,6 +127,15 @@ export const RULE_PROOFS: readonly RuleProof[] = [
     },
   },
   {
+    rule: 'HW-4',
+    change: 'the GPU node group has no GPU taint',
+    base: 'template',
+    admission: false,
+    mutate: (o) => {
+      delete resource(o, 'AWS::EKS::Nodegroup').Properties.Taints;
+    },
+  },
+  {
     rule: 'MEM-2',
     change: 'the recorded plan needs more than its budget',
     base: 'manifests',
