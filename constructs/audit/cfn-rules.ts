@@ -117,6 +117,12 @@ export function checkTemplate(
     }
   }
 
+  const weightsBuckets = new Set(
+    Object.entries(resources)
+      .filter(([id, r]) => isObj(r) && r.Type === 'AWS::S3::Bucket' && isWeightsBucket(id, r))
+      .map(([id]) => id),
+  );
+
   for (const [id, r] of Object.entries(resources)) {
     if (!isObj(r) || typeof r.Type !== 'string') continue;
     const type = r.Type;
@@ -277,6 +283,22 @@ export function checkTemplate(
         isObj(document) ? document.Statement : undefined,
       ).entries()) {
         if (!isObj(statement) || statement.Effect !== 'Allow') continue;
+        // W-4: nodes read only their models' prefixes, never the whole weights bucket.
+        const reads = asList(statement.Action).some(
+          (a) => typeof a === 'string' && /^s3:(GetObject|Get\*|\*)$|^\*$/.test(a),
+        );
+        const whole = asList(statement.Resource).some((res) =>
+          wholeBucketObjects(res, weightsBuckets),
+        );
+        if (reads && whole) {
+          add(
+            'W-4',
+            id,
+            type,
+            `${path}.Statement[${i}].Resource`,
+            'W-4: grant reads of the weights bucket under the model prefixes only (bucket-arn/<model>/<revision>/*), never bucket-arn/*',
+          );
+        }
         const wild = asList(statement.Action).filter((a) => a === '*' || a === 's3:*');
         if (wild.length > 0) {
           add(
@@ -291,6 +313,37 @@ export function checkTemplate(
     }
   }
   return findings;
+}
+
+/**
+ * True when an IAM resource is every object of one of the weights buckets: `bucket-arn/*`
+ * written as `Fn::Join` over the bucket's `Fn::GetAtt Arn` (or `Fn::Sub`), as CDK and hand
+ * templates write it.
+ */
+function wholeBucketObjects(res: unknown, buckets: ReadonlySet<string>): boolean {
+  if (res === '*') return buckets.size > 0;
+  if (!isObj(res)) return false;
+  const join = res['Fn::Join'];
+  if (Array.isArray(join) && Array.isArray(join[1])) {
+    const parts = join[1] as unknown[];
+    const refersToBucket = parts.some((p) => {
+      if (!isObj(p)) return false;
+      const att = p['Fn::GetAtt'];
+      const ref = p.Ref;
+      return (
+        (Array.isArray(att) && buckets.has(String(att[0]))) ||
+        (typeof att === 'string' && buckets.has(att.split('.')[0])) ||
+        (typeof ref === 'string' && buckets.has(ref))
+      );
+    });
+    const literal = parts.filter((p): p is string => typeof p === 'string').join(join[0] ?? '');
+    return refersToBucket && /^:?\/?\*$/.test(literal.replace(/^arn:aws[a-z-]*:s3:::/, ''));
+  }
+  const sub = res['Fn::Sub'];
+  if (typeof sub === 'string') {
+    return [...buckets].some((b) => new RegExp(`^\\$\\{${b}\\.Arn\\}/\\*$`).test(sub));
+  }
+  return false;
 }
 
 function policyDocuments(type: string, props: Json): [string, unknown][] {

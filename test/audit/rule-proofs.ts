@@ -225,6 +225,17 @@ export const RULE_PROOFS: readonly RuleProof[] = [
   },
   {
     rule: 'W-4',
+    change: 'the node role may read every object of the weights bucket',
+    base: 'template',
+    admission: false,
+    mutate: (o) => {
+      resource(o, 'AWS::IAM::Role').Properties.Policies[0].PolicyDocument.Statement[0].Resource = {
+        'Fn::Join': ['', [{ 'Fn::GetAtt': ['WeightsBucket', 'Arn'] }, '/*']],
+      };
+    },
+  },
+  {
+    rule: 'W-4',
     change: 'the weights bucket is not versioned',
     base: 'template',
     admission: false,
