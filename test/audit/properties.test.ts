@@ -1,6 +1,7 @@
 import * as fc from 'fast-check';
 import { CATALOGUE_NAMES, ComplianceError, MODEL_CATALOGUE } from '../../constructs';
 import { CLOCK, Obj, audit, brokenRules, clone, referenceObjects, serviceObjects } from './fixture';
+import { compliantTemplate } from './rule-proofs';
 
 /**
  * The rules each field of the synthesized output carries: a mutation of a field may only
@@ -226,5 +227,71 @@ describe('properties of audit', () => {
       { numRuns: 400, seed: 42 },
     );
     expect(broken).toBeGreaterThan(20);
+  });
+
+  /**
+   * The rules each property of a template's resources carries, by resource type. A property
+   * that decides whether a resource is in scope (a bucket's name and tags make it the weights
+   * bucket; a node group's labels mark it as GPU) carries the rules of that scope.
+   */
+  const TEMPLATE_FIELD_RULES: readonly [string, RegExp, readonly string[]][] = [
+    ['AWS::EC2::LaunchTemplate', /^LaunchTemplateData\.ImageId\b/, ['NODE-1']],
+    [
+      'AWS::EC2::LaunchTemplate',
+      /^LaunchTemplateData\.(MetadataOptions|BlockDeviceMappings)\b/,
+      ['NODE-4'],
+    ],
+    ['AWS::EC2::LaunchTemplate', /^LaunchTemplateData\.InstanceType\b/, ['HW-1']],
+    ['AWS::EC2::LaunchTemplate', /^LaunchTemplateData$/, ['NODE-1', 'NODE-4', 'HW-1']],
+    ['AWS::EKS::Nodegroup', /^(InstanceTypes|AmiType)\b/, ['HW-1', 'HW-4', 'NODE-1']],
+    ['AWS::EKS::Nodegroup', /^(ReleaseVersion)\b/, ['NODE-1']],
+    ['AWS::EKS::Nodegroup', /^(Taints|Labels)\b/, ['HW-1', 'HW-4']],
+    ['AWS::EKS::Nodegroup', /^LaunchTemplate\b/, ['NODE-1', 'NODE-4', 'HW-1', 'HW-4']],
+    ['AWS::S3::Bucket', /.*/, ['W-4']],
+    ['AWS::S3::BucketPolicy', /.*/, ['W-4']],
+    ['AWS::IAM::Role', /^Policies\b/, ['SEC-3', 'W-4']],
+  ];
+
+  test('a random single-field mutation of a template stays clean or names a rule the field carries', () => {
+    const base = compliantTemplate();
+    expect(brokenRules(audit([base], 'template.json'))).toEqual([]);
+    let broken = 0;
+    fc.assert(
+      fc.property(fc.nat(), fc.nat(), fc.nat(), (r, p, op) => {
+        const template = clone(base);
+        const ids = Object.keys(template.Resources);
+        const id = ids[r % ids.length];
+        const resource = template.Resources[id];
+        const candidates = paths(resource.Properties ?? {});
+        if (candidates.length === 0) return;
+        const path = candidates[p % candidates.length];
+        let parent: Obj = resource.Properties;
+        for (const k of path.slice(0, -1)) parent = parent[k];
+        const last = path[path.length - 1];
+        const removed = op % (REPLACEMENTS.length + 1) === REPLACEMENTS.length;
+        if (removed) {
+          if (Array.isArray(parent)) parent.splice(Number(last), 1);
+          else delete parent[last];
+        } else {
+          if (typeof parent[last] === 'object' && parent[last] !== null) return;
+          parent[last] = REPLACEMENTS[op % REPLACEMENTS.length];
+        }
+        const dotted = path.join('.');
+        const allowed = TEMPLATE_FIELD_RULES.filter(
+          ([type, re]) => type === resource.Type && re.test(dotted),
+        ).flatMap(([, , rules]) => rules);
+        const rules = brokenRules(audit([template], 'template.json'));
+        if (rules.length > 0) broken++;
+        expect({
+          field: `${resource.Type}:${dotted}`,
+          rules: rules.filter((x) => !allowed.includes(x)),
+        }).toEqual({
+          field: `${resource.Type}:${dotted}`,
+          rules: [],
+        });
+      }),
+      { numRuns: 300, seed: 7 },
+    );
+    expect(broken).toBeGreaterThan(10);
   });
 });
