@@ -70,3 +70,12 @@ export function weightsPvDirectory(model: string, revision: string): string {
 export function weightsName(model: string, format: string): string {
   return `${model}-${format}`;
 }
+
+/** `registry/repository[:tag]@sha256:<64 hex>`: the only image reference SW-2 accepts. */
+const DIGEST_PINNED_IMAGE =
+  /^[a-z0-9]+(?:[._\-/:][a-z0-9]+)*(?::[\w][\w.-]{0,127})?@sha256:[a-f0-9]{64}$/;
+
+/** True when an image reference is pinned by digest (SW-2). */
+export function isDigestPinned(image: unknown): image is string {
+  return typeof image === 'string' && DIGEST_PINNED_IMAGE.test(image);
+}

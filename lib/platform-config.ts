@@ -1,5 +1,6 @@
 import { readFileSync } from 'fs';
 import { App } from 'aws-cdk-lib';
+import { isDigestPinned } from '../constructs/conventions';
 
 /** The context keys the app reads from cdk.json (or `-c key=value`). */
 export const CONTEXT_KEYS = Object.freeze({
@@ -11,10 +12,6 @@ export const CONTEXT_KEYS = Object.freeze({
   servingImage: 'compliant-inference:servingImage',
   redisImage: 'compliant-inference:redisImage',
 });
-
-/** A container image pinned by digest (SW-2). */
-const DIGEST_PINNED =
-  /^[a-z0-9]+(?:[._\-/:][a-z0-9]+)*(?::[\w][\w.-]{0,127})?@sha256:[a-f0-9]{64}$/;
 
 /** Where and under what name the platform is deployed, from context: no lookups, no credentials. */
 export interface PlatformConfig {
@@ -88,7 +85,7 @@ export function readPlatformConfig(app: App): PlatformConfig {
   };
   for (const key of ['servingImage', 'redisImage'] as const) {
     const image = String(contextValue(app, CONTEXT_KEYS[key]) ?? '');
-    if (!DIGEST_PINNED.test(image)) {
+    if (!isDigestPinned(image)) {
       throw new Error(
         `SW-2: context '${CONTEXT_KEYS[key]}' must be an image pinned by digest (registry/repository@sha256:<64 hex>); received '${image}'`,
       );

@@ -28,6 +28,7 @@ import {
   GatewaySpec,
   gatewayDuration,
 } from '../constructs/k8s/private/traffic-crds';
+import { isDigestPinned } from '../constructs/conventions';
 
 /**
  * The versions the traffic platform pins. They move only by a reviewed change here.
@@ -59,10 +60,6 @@ export const TRAFFIC_PLATFORM = Object.freeze({
   /** Redis port. */
   redisPort: 6379,
 });
-
-/** A container image pinned by digest (SW-2). */
-const DIGEST_PINNED =
-  /^[a-z0-9]+(?:[._\-/:][a-z0-9]+)*(?::[\w][\w.-]{0,127})?@sha256:[a-f0-9]{64}$/;
 
 /** TLS termination on the Gateway. */
 export interface GatewayTlsOptions {
@@ -132,7 +129,7 @@ export class TrafficPlatformChart extends Chart {
     // Single-prop checks.
     // An unresolved CDK token (an image chosen at deploy time) is checked where it resolves.
     const image = props.redisImage;
-    if (typeof image !== 'string' || (!Token.isUnresolved(image) && !DIGEST_PINNED.test(image))) {
+    if (typeof image !== 'string' || (!Token.isUnresolved(image) && !isDigestPinned(image))) {
       throw new ComplianceError({
         rule: 'SW-2',
         field: 'props.redisImage',

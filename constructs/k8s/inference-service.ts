@@ -10,6 +10,7 @@ import {
   INSTANCE_TYPE_LABEL,
   LABEL_PREFIX,
   PLAN_ANNOTATION,
+  isDigestPinned,
   weightsName as defaultWeightsName,
   weightsReadyLabel,
   weightsStorageClass,
@@ -41,10 +42,6 @@ import { GpuLossPlan, ReviewRecord, validateGpuLossPlan, validateReview } from '
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
-
-/** `image@sha256:<64 hex>`: the only image reference SW-2 accepts. */
-const DIGEST_PINNED =
-  /^[a-z0-9]+(?:[._\-/:][a-z0-9]+)*(?::[\w][\w.-]{0,127})?@sha256:[a-f0-9]{64}$/;
 
 /** A weights revision: a label value and part of a StorageClass name. */
 const REVISION = /^[a-z0-9]([a-z0-9._-]{0,38}[a-z0-9])?$/;
@@ -577,7 +574,7 @@ export class InferenceService extends Construct {
   }
 
   private checkImage(image: unknown): void {
-    if (typeof image !== 'string' || !DIGEST_PINNED.test(image)) {
+    if (!isDigestPinned(image)) {
       refuse(
         'SW-2',
         'props.image',
