@@ -7,7 +7,7 @@
  */
 import { GPU_RESOURCE, PLAN_ANNOTATION } from '../conventions';
 import { MODEL_CATALOGUE, isWeightFormat, planMemory } from '../planner';
-import { ComplianceError, RuleId, Standard } from '../standard';
+import { ComplianceError, RuleId, Standard, gpuMemoryBytes } from '../standard';
 import { podMetadataPath, podSpecPath } from './workload-rules';
 
 type Json = Record<string, unknown>;
@@ -114,7 +114,7 @@ export function checkMemoryPlan(o: ManifestObject, standard: Standard): ObjectFi
     return fail('MEM-2: the memory plan lacks totalBytes, budgetBytes or gpusPerPod');
   }
   const gib = (b: number) => `${(b / 1024 ** 3).toFixed(1)} GiB`;
-  const limit = standard.hardware.gpuMemoryMiB * 1024 * 1024 * standard.memory.engineMemoryFraction;
+  const limit = gpuMemoryBytes(standard) * standard.memory.engineMemoryFraction;
   if (budget > Math.ceil(limit)) {
     return fail(
       `MEM-2: the plan's budget ${gib(budget)} per GPU is over ${Math.round(standard.memory.engineMemoryFraction * 100)}% of the GPU (${gib(limit)}); plan with the standard`,
@@ -168,15 +168,14 @@ function checkEngineAgainstPlan(
 ): ObjectFinding[] {
   const containers = get(o.object, `${podSpecPath(o.kind)}.containers`);
   const list = (Array.isArray(containers) ? containers : []).filter(isObj);
-  const index = list.findIndex((c) => {
-    const argv = [...((c.command as unknown[]) ?? []), ...((c.args as unknown[]) ?? [])].map(
-      String,
-    );
-    return argv.includes('--model') || argv.some((a) => a.startsWith('--model='));
-  });
+  const argvs = list.map((c) =>
+    [...((c.command as unknown[]) ?? []), ...((c.args as unknown[]) ?? [])].map(String),
+  );
+  const index = argvs.findIndex(
+    (argv) => argv.includes('--model') || argv.some((a) => a.startsWith('--model=')),
+  );
   if (index < 0) return [];
-  const c = list[index];
-  const argv = [...((c.command as unknown[]) ?? []), ...((c.args as unknown[]) ?? [])].map(String);
+  const argv = argvs[index];
   const field = `${podSpecPath(o.kind)}.containers[${index}].args`;
   const out: ObjectFinding[] = [];
   const num = (v: string | undefined, fallback: number) => (v === undefined ? fallback : Number(v));

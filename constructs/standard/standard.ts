@@ -265,11 +265,6 @@ const FIELD_RULES: Readonly<Record<string, RuleId>> = {
   'operations.unreviewedTrafficPercent': 'OPS-2',
 };
 
-/** The rule that a field of the standard serves, for error messages. */
-export function ruleForStandardField(field: string): RuleId | undefined {
-  return FIELD_RULES[field];
-}
-
 /** Numeric fields that are fractions (0, 1] or percentages (0, 100]; the rest are counts or durations. */
 const FRACTIONS = new Set(['memory.engineMemoryFraction']);
 const PERCENTS = new Set([
