@@ -95,9 +95,30 @@ interface Target {
 
 /** How one run ended: exit status, console lines, and the lines that start with a rule id. */
 interface Run {
+  /** null when the shell was killed by a signal instead of exiting. */
   readonly status: number | null;
+  readonly signal: NodeJS.Signals | null;
   readonly lines: string[];
   readonly verdicts: string[];
+  /** The script's stderr: the verdict again, and whatever bash or a tool complained about. */
+  readonly stderr: string;
+}
+
+/**
+ * Runs a test's assertions on one run; when one fails, its message also tells how the run ended,
+ * so a failure seen once in CI can be diagnosed from the log alone.
+ */
+function explained(r: Run, assertions: () => void): void {
+  try {
+    assertions();
+  } catch (e) {
+    if (e instanceof Error) {
+      e.message += `\n\nThe run: status ${r.status}, signal ${r.signal}\nconsole (last 10 lines):\n${r.lines
+        .slice(-10)
+        .join('\n')}\nstderr (last 2000 characters):\n${r.stderr.slice(-2000)}`;
+    }
+    throw e;
+  }
 }
 
 function manifestOf(f: Fixture): string {
@@ -214,7 +235,7 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
     // Its own process group, so a test can stop the step as systemd does: every process of it.
     const child = spawn('bash', [script], {
       detached: true,
-      stdio: 'ignore',
+      stdio: ['ignore', 'ignore', 'pipe'],
       env: {
         ...baseEnv,
         CI_WEIGHTS_DIR: t.weights,
@@ -223,11 +244,24 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
         ...env,
       },
     });
+    let stderr = '';
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 90000);
     const done = new Promise<Run>((resolve) =>
-      child.on('exit', (code) => {
+      child.on('exit', (code, signal) => {
         clearTimeout(timer);
-        resolve(result(code, t.console));
+        // The rest of stderr: until the pipe closes, or a second if some process keeps it open.
+        const end = () => resolve(result(code, signal, t.console, stderr));
+        const grace = setTimeout(end, 1000);
+        child.stderr?.on('close', () => {
+          clearTimeout(grace);
+          end();
+        });
+        if (child.stderr?.closed) {
+          clearTimeout(grace);
+          end();
+        }
       }),
     );
     return { child, done };
@@ -245,11 +279,22 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
   const preload = (t: Target, models: string, env: Record<string, string> = {}) =>
     start(t, models, env).done;
 
-  function result(status: number | null, consoleFile: string): Run {
+  function result(
+    status: number | null,
+    signal: NodeJS.Signals | null,
+    consoleFile: string,
+    stderr: string,
+  ): Run {
     const lines = existsSync(consoleFile)
       ? readFileSync(consoleFile, 'utf8').split('\n').filter(Boolean)
       : [];
-    return { status, lines, verdicts: lines.filter((l) => /^[A-Z]+-\d+: /.test(l)) };
+    return {
+      status,
+      signal,
+      lines,
+      verdicts: lines.filter((l) => /^[A-Z]+-\d+: /.test(l)),
+      stderr,
+    };
   }
 
   /** Every file under a directory, relative, hidden ones included. */
@@ -388,14 +433,18 @@ describe('30-preload-weights.sh against moto_server (W-1, W-2)', () => {
     }
     killGroup(child, 'SIGTERM');
     const r = await done;
-    expect(r.status).not.toBe(0);
-    expect(r.verdicts).toEqual([
-      `W-1: preload of big@r1 interrupted by SIGTERM while downloading s3://${BUCKET}/big/r1/model.safetensors; no ready marker written`,
-    ]);
-    expect(existsSync(path.join(dir, READY_MARKER))).toBe(false);
+    explained(r, () => {
+      // The script handles the signal and exits by itself: not killed, and not 0.
+      expect(r.signal).toBeNull();
+      expect(r.status).not.toBe(0);
+      expect(r.verdicts).toEqual([
+        `W-1: preload of big@r1 interrupted by SIGTERM while downloading s3://${BUCKET}/big/r1/model.safetensors; no ready marker written`,
+      ]);
+      expect(existsSync(path.join(dir, READY_MARKER))).toBe(false);
+    });
 
     const rerun = await preload(t, models);
-    expect(rerun.status).toBe(0);
+    explained(rerun, () => expect(rerun.status).toBe(0));
     expect(sha256(readFileSync(path.join(dir, 'model.safetensors')))).toBe(
       sha256(BIG.files['model.safetensors']),
     );

@@ -36,6 +36,13 @@
 #   CI_BACKOFF_MAX_MS            retry delay ceiling, in ms [60000]
 #   CI_PROGRESS_INTERVAL_SECONDS seconds between progress lines [10]
 #   CI_CONSOLE                   where verdict and progress go [/dev/console]
+#
+# Signals: systemd stops the unit by sending SIGTERM to every process of it at once, so the
+# signal can land at any moment, also while bash itself is forked or expanding something. Once
+# the traps are set, the main shell therefore runs no command substitution ($(...)): bash 5.2
+# can run a pending trap while it is inside one, fail to parse the trap's own text ("trap: line
+# 2: unexpected EOF while looking for matching `)'") and exit 2 without the verdict line. Values
+# come from builtins (EPOCHREALTIME, printf -v, read from a file in ${work}) instead.
 set -o errexit -o nounset -o pipefail -o errtrace
 
 if [[ "${COMPLIANT_INFERENCE_GATE:-}" != "1" ]]; then
@@ -77,8 +84,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The one verdict line: console and journal, then stop.
+# The one verdict line: console and journal, then stop. Only the main shell writes it (a
+# subshell that inherited the traps leaves the verdict to its parent), and only once: a signal
+# or error that arrives while it runs returns to it instead of writing a second line.
+failing=""
 fail() {
+  if [[ "${BASHPID}" != "$$" ]]; then exit 1; fi
+  if [[ -n "${failing}" ]]; then return 0; fi
+  failing=1
+  trap '' TERM INT
   trap - ERR
   printf '%s\n' "$1" >>"${console}"
   printf '%s\n' "$1" >&2
@@ -92,21 +106,58 @@ progress() {
 on_signal() {
   fail "W-1: preload of ${current_model:-the weights} interrupted by SIG$1 while downloading ${current_object:-nothing}; no ready marker written"
 }
+# A command killed by the same SIGTERM fails with 143 (SIGINT: 130); name the signal, not the line.
+on_error() {
+  local status="$1" line="$2"
+  if ((status == 143)); then on_signal TERM; fi
+  if ((status == 130)); then on_signal INT; fi
+  fail "W-1: preload of ${current_model:-the weights} failed at line ${line} while handling ${current_object:-nothing}; no ready marker written"
+}
 trap 'on_signal TERM' TERM
 trap 'on_signal INT' INT
-trap 'fail "W-1: preload of ${current_model:-the weights} failed at line ${LINENO} while handling ${current_object:-nothing}; no ready marker written"' ERR
+trap 'on_error "$?" "${LINENO}"' ERR
 
+# The helpers below return their value in REPLY (no command substitution, see above).
+
+# human_bytes <bytes>: "512 B", "4.0 KiB", "1.5 GiB" (one decimal, rounded half to even, as
+# printf %.1f does).
 human_bytes() {
-  awk -v b="$1" 'BEGIN {
-    split("B KiB MiB GiB TiB", u, " "); i = 1
-    while (b >= 1024 && i < 5) { b /= 1024; i++ }
-    printf (i == 1 ? "%d %s" : "%.1f %s"), b, u[i]
-  }'
+  local b="$1" div=1 i=0 q r
+  local -a units=(B KiB MiB GiB TiB)
+  while ((b >= div * 1024 && i < 4)); do
+    div=$((div * 1024))
+    i=$((i + 1))
+  done
+  if ((i == 0)); then
+    REPLY="${b} B"
+    return 0
+  fi
+  q=$((b * 10 / div))
+  r=$((b * 10 % div))
+  if ((2 * r > div || (2 * r == div && q % 2 == 1))); then q=$((q + 1)); fi
+  printf -v REPLY '%d.%d %s' "$((q / 10))" "$((q % 10))" "${units[i]}"
 }
 
+# now_ms: the wall clock in milliseconds.
 now_ms() {
   local t="${EPOCHREALTIME/./}"
-  printf '%s' "$((t / 1000))"
+  REPLY=$((t / 1000))
+}
+
+# bytes_in <directory>: the bytes under the directory (du -sb); 0 if du fails.
+bytes_in() {
+  local size="" rest
+  du -sb -- "$1" >"${work}/du" 2>/dev/null || true
+  read -r size rest <"${work}/du" || true
+  REPLY="${size:-0}"
+}
+
+# sha256_of <file>: the SHA-256 of the file; non-zero status if it cannot be read.
+sha256_of() {
+  local rest
+  REPLY=""
+  sha256sum <"$1" >"${work}/sum" || return 1
+  read -r REPLY rest <"${work}/sum"
 }
 
 # Transfer settings for throughput: see docs/platform-node.md, "Transfer settings".
@@ -135,22 +186,31 @@ if [[ -n "${endpoint}" ]]; then aws_args+=(--endpoint-url "${endpoint}"); fi
 run_s3() {
   local model_dir="$1" base_bytes="$2" total_bytes="$3"
   shift 3
-  local started last now done_bytes rate left status
-  started="${transfer_started:-$(now_ms)}"
-  last="$(now_ms)"
+  local started last now done_bytes rate left status h_done h_total h_rate
+  now_ms
+  last="${REPLY}"
+  started="${transfer_started:-${last}}"
   "${aws_bin}" "${aws_args[@]}" s3 "$@" >"${work}/out" 2>"${work}/err" &
   child=$!
   while kill -0 "${child}" 2>/dev/null; do
     sleep 0.2
-    now="$(now_ms)"
+    now_ms
+    now="${REPLY}"
     if ((total_bytes > 0 && now - last >= progress_interval * 1000)); then
       last="${now}"
-      done_bytes=$(($(du -sb "${model_dir}" | cut -f1) - base_bytes))
+      bytes_in "${model_dir}"
+      done_bytes=$((REPLY - base_bytes))
       ((done_bytes < 0)) && done_bytes=0
       ((done_bytes > total_bytes)) && done_bytes="${total_bytes}"
       rate=$((done_bytes * 1000 / (now - started + 1)))
       if ((rate > 0)); then left="$(((total_bytes - done_bytes) / rate)) s"; else left="unknown"; fi
-      progress "W-1 ${current_model}: $(human_bytes "${done_bytes}") of $(human_bytes "${total_bytes}"), $(human_bytes "${rate}")/s, ${left} left"
+      human_bytes "${done_bytes}"
+      h_done="${REPLY}"
+      human_bytes "${total_bytes}"
+      h_total="${REPLY}"
+      human_bytes "${rate}"
+      h_rate="${REPLY}"
+      progress "W-1 ${current_model}: ${h_done} of ${h_total}, ${h_rate}/s, ${left} left"
     fi
   done
   status=0
@@ -159,28 +219,42 @@ run_s3() {
   return "${status}"
 }
 
-# Exponential backoff with jitter: half the exponential delay, plus a random share of the rest.
+# backoff_ms <attempt>: exponential backoff with jitter, half the exponential delay plus a
+# random share of the rest.
 backoff_ms() {
   local attempt="$1" delay
   delay=$((backoff_base_ms * (1 << (attempt - 1))))
   ((delay > backoff_max_ms)) && delay="${backoff_max_ms}"
-  printf '%s' "$((delay / 2 + (RANDOM * 32768 + RANDOM) % (delay / 2 + 1)))"
+  REPLY=$((delay / 2 + (RANDOM * 32768 + RANDOM) % (delay / 2 + 1)))
+}
+
+# last_error: the last non-blank line the AWS CLI wrote to stderr, without CRs.
+last_error() {
+  local line=""
+  REPLY=""
+  while IFS= read -r line || [[ -n "${line}" ]]; do
+    line="${line//$'\r'/}"
+    if [[ "${line}" =~ [^[:space:]] ]]; then REPLY="${line}"; fi
+  done <"${work}/err"
 }
 
 # with_retries <uri> <model_dir> <base_bytes> <total_bytes> <s3 args...>
 with_retries() {
   local uri="$1" model_dir="$2" base_bytes="$3" total_bytes="$4"
   shift 4
-  local attempt=1 err delay
+  local attempt=1 err delay seconds
   current_object="${uri}"
   while ! run_s3 "${model_dir}" "${base_bytes}" "${total_bytes}" "$@"; do
-    err="$(tr -d '\r' <"${work}/err" | grep -v '^[[:space:]]*$' | tail -n 1 || true)"
+    last_error
+    err="${REPLY}"
     if ((attempt >= max_attempts)); then
       fail "W-1: could not fetch ${uri} after ${attempt} attempts: ${err:-no error text}"
     fi
-    delay="$(backoff_ms "${attempt}")"
+    backoff_ms "${attempt}"
+    delay="${REPLY}"
     progress "W-1 ${current_model}: attempt ${attempt} of ${max_attempts} for ${uri} failed (${err:-no error text}); retrying in ${delay} ms"
-    sleep "$(awk -v ms="${delay}" 'BEGIN { printf "%.3f", ms / 1000 }')"
+    printf -v seconds '%d.%03d' "$((delay / 1000))" "$((delay % 1000))"
+    sleep "${seconds}"
     attempt=$((attempt + 1))
   done
 }
@@ -189,7 +263,9 @@ if [[ "${require_raid}" == "1" ]]; then
   if ! mountpoint -q "${raid_mount}"; then
     fail "W-1: ${raid_mount} is not mounted: the NVMe RAID0 that nodeadm builds is missing, and weights must not land on the root volume"
   fi
-  source_dev="$(findmnt -n -o SOURCE --target "${raid_mount}" || true)"
+  source_dev=""
+  findmnt -n -o SOURCE --target "${raid_mount}" >"${work}/findmnt" || true
+  read -r source_dev <"${work}/findmnt" || true
   if [[ "${source_dev}" != /dev/md* ]]; then
     fail "W-1: ${raid_mount} is backed by '${source_dev}', not the NVMe RAID0 (/dev/md*)"
   fi
@@ -257,27 +333,38 @@ for entry in "${entries[@]}"; do
     size="${size_of["${prefix}${files[$i]}"]}"
     all_bytes=$((all_bytes + size))
     target="${model_dir}/${files[$i]}"
-    if [[ -f "${target}" ]] && [[ "$(sha256sum -- "${target}" | cut -d' ' -f1)" == "${sums[$i]}" ]]; then
+    have=""
+    if [[ -f "${target}" ]] && sha256_of "${target}"; then have="${REPLY}"; fi
+    if [[ "${have}" == "${sums[$i]}" ]]; then
       continue
     fi
     need+=("${i}")
     need_bytes=$((need_bytes + size))
   done
 
-  avail="$(df --output=avail -B1 "${model_dir}" | tail -n 1 | tr -d ' ')"
+  df --output=avail -B1 "${model_dir}" >"${work}/df"
+  { read -r _ && read -r avail; } <"${work}/df"
+  human_bytes "${need_bytes}"
+  h_need="${REPLY}"
+  human_bytes "${all_bytes}"
+  h_all="${REPLY}"
   if ((need_bytes > avail)); then
-    fail "W-1: ${current_model} needs $(human_bytes "${need_bytes}") on ${weights_dir}, only $(human_bytes "${avail}") free"
+    human_bytes "${avail}"
+    fail "W-1: ${current_model} needs ${h_need} on ${weights_dir}, only ${REPLY} free"
   fi
 
-  progress "W-1 ${current_model}: ${#need[@]} of ${#files[@]} files to fetch, $(human_bytes "${need_bytes}") of $(human_bytes "${all_bytes}")"
-  base_bytes="$(du -sb "${model_dir}" | cut -f1)"
-  transfer_started="$(now_ms)"
+  progress "W-1 ${current_model}: ${#need[@]} of ${#files[@]} files to fetch, ${h_need} of ${h_all}"
+  bytes_in "${model_dir}"
+  base_bytes="${REPLY}"
+  now_ms
+  transfer_started="${REPLY}"
   for i in "${need[@]}"; do
     uri="s3://${bucket}/${prefix}${files[$i]}"
     target="${model_dir}/${files[$i]}"
-    mkdir -p "$(dirname "${target}")"
+    mkdir -p -- "${target%/*}"
     with_retries "${uri}" "${model_dir}" "${base_bytes}" "${need_bytes}" cp --only-show-errors "${uri}" "${target}"
-    actual="$(sha256sum -- "${target}" | cut -d' ' -f1)"
+    sha256_of "${target}"
+    actual="${REPLY}"
     if [[ "${actual}" != "${sums[$i]}" ]]; then
       rm -f -- "${target}"
       fail "W-2: checksum mismatch for ${uri}: ${manifest_name} says ${sums[$i]}, the copy has ${actual}; no ready marker written"
@@ -286,7 +373,8 @@ for entry in "${entries[@]}"; do
   current_object=""
   transfer_started=""
 
-  manifest_sum="$(sha256sum -- "${work}/manifest" | cut -d' ' -f1)"
+  sha256_of "${work}/manifest"
+  manifest_sum="${REPLY}"
   cp -- "${work}/manifest" "${model_dir}/${manifest_name}"
   tmp_marker="${model_dir}/.${marker_name}.tmp.$$"
   {
@@ -295,7 +383,7 @@ for entry in "${entries[@]}"; do
   } >"${tmp_marker}"
   sync -- "${tmp_marker}" 2>/dev/null || sync
   mv -f -- "${tmp_marker}" "${marker}"
-  progress "W-2 ${current_model}: ${#files[@]} files, $(human_bytes "${all_bytes}") verified against ${manifest_name}; ready"
+  progress "W-2 ${current_model}: ${#files[@]} files, ${h_all} verified against ${manifest_name}; ready"
   unset size_of
 done
 
