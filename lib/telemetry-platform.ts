@@ -4,13 +4,16 @@ import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import { App } from 'cdk8s';
 import { Construct } from 'constructs';
-import { denyGrantsOutsideAwsServices } from '../constructs/aws/private/kms-policy';
+import { denyGrantsOutsideAwsServices, newLogsKey } from '../constructs/aws/private/kms-policy';
 import { INSTANCE_TYPE_LABEL } from '../constructs/conventions';
 import { InferenceService } from '../constructs/k8s';
 import { MemoryPlan } from '../constructs/planner';
 import { DEFAULT_STANDARD, Standard, refuse } from '../constructs/standard';
+import { CLOUDWATCH_PROMETHEUS, CloudWatchPrometheusChart } from './cloudwatch-prometheus';
 
 /**
  * The NVIDIA DCGM exporter the platform installs: Helm chart coordinates and the image the
@@ -65,12 +68,32 @@ export interface MonitoredService {
   /** The memory plan: the static numbers of effective GPU memory (ALM-1). */
   readonly plan: MemoryPlan;
   /**
-   * The service's KV-cache usage in CloudWatch, a ratio 0..1 (vLLM's gauge, published by a
-   * Prometheus-scraping agent). ALM-1 needs it: raw framebuffer use sits at the engine's
-   * reserved fraction and cannot tell effective use (the ALM decision).
-   * @default - no CloudWatch ALM-1 for this service (the PrometheusRule carries it), with a warning
+   * The service's KV-cache usage in CloudWatch, a ratio 0..1. ALM-1 needs it: raw framebuffer
+   * use sits at the engine's reserved fraction and cannot tell effective use (the ALM decision).
+   * @default - vLLM's gauge as the platform's Prometheus export publishes it; without the
+   * export, no CloudWatch ALM-1 for this service (the PrometheusRule carries it), with a warning
    */
   readonly kvCacheUsage?: cloudwatch.IMetric;
+  /**
+   * The HTTPRoute of the service at the gateway, whose 5xx share is ALM-4.
+   * @default - an HTTPRoute named like the service, in its namespace
+   */
+  readonly route?: { readonly namespace: string; readonly name: string };
+}
+
+/** The platform's export of Prometheus metrics to CloudWatch (ALM-1 and ALM-4 sources). */
+export interface PrometheusExportOptions {
+  /**
+   * Exact CloudWatch agent version.
+   * @default CLOUDWATCH_PROMETHEUS.imageTag
+   */
+  readonly imageTag?: string;
+  /**
+   * Retention of the embedded-metric-format log events (the metrics themselves follow
+   * CloudWatch's own retention).
+   * @default logs.RetentionDays.ONE_YEAR
+   */
+  readonly logRetention?: logs.RetentionDays;
 }
 
 /** The load balancer in front of the gateway (ALM-3 and ALM-4 at the edge). */
@@ -128,6 +151,13 @@ export interface TelemetryPlatformProps {
    */
   readonly loadBalancer?: GatewayLoadBalancer;
   /**
+   * The CloudWatch agent that exports the engines' KV-cache gauge and the gateway's per-route
+   * request and 5xx counters to CloudWatch, for ALM-1 and ALM-4 there; `false` leaves them to
+   * the PrometheusRules (with a warning per missing alarm).
+   * @default - installed, with CLOUDWATCH_PROMETHEUS's pinned agent
+   */
+  readonly prometheusExport?: PrometheusExportOptions | false;
+  /**
    * The DCGM exporter.
    * @default - PINNED_DCGM_EXPORTER in `gpu-monitoring`, with a ServiceMonitor
    */
@@ -157,6 +187,20 @@ export interface ServiceAlarms {
   readonly rawMemory: cloudwatch.Alarm;
   /** OBS-2: the service's GPU metrics are missing. */
   readonly metricsMissing: cloudwatch.Alarm;
+  /** ALM-4 on the 5xx share of the service's route at the gateway, when the export is on. */
+  readonly serverErrors?: cloudwatch.Alarm;
+}
+
+/** What the Prometheus export installs. */
+export interface PrometheusExport {
+  /** The agent's objects, applied to the cluster. */
+  readonly chart: CloudWatchPrometheusChart;
+  /** The log group of the embedded-metric-format events. */
+  readonly logGroup: logs.LogGroup;
+  /** The agent's role, through EKS Pod Identity. */
+  readonly role: iam.Role;
+  /** The association of the role with the agent's ServiceAccount. */
+  readonly podIdentity: eks.CfnPodIdentityAssociation;
 }
 
 /**
@@ -173,6 +217,9 @@ export class TelemetryPlatform extends Construct {
   ): MonitoredService {
     return { namespace: service.namespace, name: service.name, plan: service.plan, kvCacheUsage };
   }
+
+  /** The Prometheus export, unless turned off. */
+  public readonly prometheusExport?: PrometheusExport;
 
   /** The topic every alarm publishes to. */
   public readonly topic: sns.Topic;
@@ -254,6 +301,9 @@ export class TelemetryPlatform extends Construct {
     });
     for (const s of props.subscriptions ?? []) this.topic.addSubscription(s);
     this.dcgmExporter = this.addDcgmExporter(props.cluster, dcgm, chartVersion, imageTag);
+    if (props.prometheusExport !== false) {
+      this.prometheusExport = this.addPrometheusExport(props.cluster, props.prometheusExport ?? {});
+    }
 
     const alarms: Record<string, ServiceAlarms> = {};
     for (const s of props.services) alarms[`${s.namespace}/${s.name}`] = this.addServiceAlarms(s);
@@ -264,7 +314,9 @@ export class TelemetryPlatform extends Construct {
     } else {
       Annotations.of(this).addWarningV2(
         'compliant-inference:telemetry:no-load-balancer',
-        'ALM-3/ALM-4: no load balancer given; the CloudWatch 5xx-share and latency alarms are not created (the PrometheusRule of each service still carries them).',
+        this.prometheusExport
+          ? 'ALM-3: no load balancer given; the CloudWatch latency alarm at the edge is not created (the PrometheusRule of each service carries ALM-3; ALM-4 comes from the gateway counters the Prometheus export publishes).'
+          : 'ALM-3/ALM-4: no load balancer given and no Prometheus export; the CloudWatch 5xx-share and latency alarms are not created (the PrometheusRule of each service still carries them).',
       );
     }
 
@@ -321,14 +373,15 @@ export class TelemetryPlatform extends Construct {
 
     // ALM-1: effective use, (memory outside the KV pool + KV usage x KV pool) / GPU memory.
     let effectiveMemory: cloudwatch.Alarm | undefined;
-    if (s.kvCacheUsage) {
+    const kv = this.kvCacheSource(s);
+    if (kv) {
       const p = s.plan;
       effectiveMemory = this.alarm(`Alm1-${id}`, {
         alarmName: `ALM-1 ${s.namespace}/${s.name} effective GPU memory > ${a.memoryWarningPercent}%`,
         alarmDescription: `ALM-1 (warning): effective GPU memory of ${s.namespace}/${s.name} above ${a.memoryWarningPercent}% for ${a.memoryWarningForMinutes} minutes (KV-cache usage x KV pool + memory outside the pool, from the memory plan).`,
         metric: new cloudwatch.MathExpression({
-          expression: `100 * (${p.nonKvBytes} + ${p.kvPoolBytes} * kv) / ${p.gpuMemoryBytes}`,
-          usingMetrics: { kv: s.kvCacheUsage },
+          expression: `100 * (${p.nonKvBytes} + ${p.kvPoolBytes} * ${kv.expression}) / ${p.gpuMemoryBytes}`,
+          usingMetrics: kv.metrics,
           label: 'effective GPU memory (%)',
           period: minute,
         }),
@@ -357,7 +410,142 @@ export class TelemetryPlatform extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
 
-    return { effectiveMemory, rawMemory, metricsMissing };
+    // ALM-4: the 5xx share of the service's route at the gateway, from the exported counters.
+    const serverErrors = this.prometheusExport ? this.addRouteErrorAlarm(s, id) : undefined;
+
+    return { effectiveMemory, rawMemory, metricsMissing, serverErrors };
+  }
+
+  /**
+   * The KV-cache usage of a service as a metric-math term: the metric given for it, else
+   * vLLM's gauge as the export publishes it, under whichever of its two names the engine's
+   * version uses (the worst pod of the minute).
+   */
+  private kvCacheSource(
+    s: MonitoredService,
+  ): { expression: string; metrics: Record<string, cloudwatch.IMetric> } | undefined {
+    if (s.kvCacheUsage) return { expression: 'kv', metrics: { kv: s.kvCacheUsage } };
+    if (!this.prometheusExport) return undefined;
+    const [current, previous] = CLOUDWATCH_PROMETHEUS.kvCacheMetrics;
+    const minute = Duration.seconds(CONTAINER_INSIGHTS.periodSeconds);
+    return {
+      expression: 'MAX([FILL(kv, 0), FILL(kvPrevious, 0)])',
+      metrics: {
+        kv: this.exportedMetric(s.namespace, s.name, current, 'Maximum', minute),
+        kvPrevious: this.exportedMetric(s.namespace, s.name, previous, 'Maximum', minute),
+      },
+    };
+  }
+
+  /** A metric the Prometheus export publishes, for one service. */
+  public exportedMetric(
+    namespace: string,
+    service: string,
+    metricName: string,
+    statistic: string,
+    period: Duration,
+  ): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: CLOUDWATCH_PROMETHEUS.namespace,
+      metricName,
+      dimensionsMap: { ClusterName: this.clusterName, Namespace: namespace, Service: service },
+      statistic,
+      period,
+    });
+  }
+
+  /** ALM-4 per service: 5xx responses over requests of its route, percent, over 5 minutes. */
+  private addRouteErrorAlarm(s: MonitoredService, id: string): cloudwatch.Alarm {
+    const a = this.standard.alarms;
+    const window = Duration.minutes(5);
+    const route = s.route ?? { namespace: s.namespace, name: s.name };
+    const c = CLOUDWATCH_PROMETHEUS;
+    return this.alarm(`Alm4-${id}`, {
+      alarmName: `ALM-4 ${s.namespace}/${s.name} 5xx share > ${a.serverErrorPercent}%`,
+      alarmDescription:
+        `ALM-4 (critical): more than ${a.serverErrorPercent}% of the requests the gateway sent to ${s.namespace}/${s.name} ` +
+        `(HTTPRoute ${route.namespace}/${route.name}) got a 5xx over ${window.toMinutes()} minutes. 429 (rate limit) is a 4xx and is not counted.`,
+      metric: new cloudwatch.MathExpression({
+        // A route that never answered 5xx has no 5xx series: no data is zero errors.
+        expression: '100 * FILL(errors, 0) / requests',
+        usingMetrics: {
+          errors: this.exportedMetric(
+            route.namespace,
+            route.name,
+            c.routeResponsesByClass,
+            'Sum',
+            window,
+          ),
+          requests: this.exportedMetric(
+            route.namespace,
+            route.name,
+            c.routeRequests,
+            'Sum',
+            window,
+          ),
+        },
+        label: '5xx share of the route (%)',
+        period: window,
+      }),
+      threshold: a.serverErrorPercent,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      datapointsToAlarm: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+
+  /**
+   * The CloudWatch agent that publishes the ALM-1 and ALM-4 sources: its log group (KMS, one
+   * year), a role that can write only that group, the Pod Identity association, and its
+   * Kubernetes objects.
+   */
+  private addPrometheusExport(
+    cluster: eks.ICluster,
+    options: PrometheusExportOptions,
+  ): PrometheusExport {
+    const stack = Stack.of(this);
+    const logGroup = new logs.LogGroup(this, 'PrometheusExportLogs', {
+      logGroupName: `/aws/containerinsights/${this.clusterName}/prometheus`,
+      retention: options.logRetention ?? logs.RetentionDays.ONE_YEAR,
+      encryptionKey: newLogsKey(
+        this,
+        'PrometheusExportLogsKey',
+        'Encryption of the CloudWatch agent Prometheus export log group',
+      ),
+    });
+    const principal = new iam.ServicePrincipal('pods.eks.amazonaws.com');
+    const role = new iam.Role(this, 'PrometheusExportRole', {
+      description: 'CloudWatch agent exporting inference Prometheus metrics (EKS Pod Identity)',
+      assumedBy: principal,
+    });
+    role.assumeRolePolicy?.addStatements(
+      new iam.PolicyStatement({ actions: ['sts:TagSession'], principals: [principal] }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteOwnLogGroup',
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+        resources: [logGroup.logGroupArn],
+      }),
+    );
+    const chart = new CloudWatchPrometheusChart(new App(), 'cloudwatch-prometheus', {
+      clusterName: this.clusterName,
+      region: stack.region,
+      logGroupName: logGroup.logGroupName,
+      imageTag: options.imageTag,
+      standard: this.standard,
+    });
+    const podIdentity = new eks.CfnPodIdentityAssociation(this, 'PrometheusExportIdentity', {
+      clusterName: this.clusterName,
+      namespace: CLOUDWATCH_PROMETHEUS.agentNamespace,
+      serviceAccount: chart.serviceAccountName,
+      roleArn: role.roleArn,
+    });
+    // The agent's pod must find its credentials at start: the association comes first.
+    const manifest = cluster.addCdk8sChart('PrometheusExportObjects', chart);
+    manifest.node.addDependency(podIdentity, logGroup);
+    return { chart, logGroup, role, podIdentity };
   }
 
   private albDimensions(lb: GatewayLoadBalancer): Record<string, string> {
@@ -495,7 +683,9 @@ export class TelemetryPlatform extends Construct {
       defaultInterval: Duration.hours(6),
     });
     const all = Object.values(this.serviceAlarms).flatMap((s) =>
-      [s.effectiveMemory, s.rawMemory, s.metricsMissing].filter((x): x is cloudwatch.Alarm => !!x),
+      [s.effectiveMemory, s.rawMemory, s.metricsMissing, s.serverErrors].filter(
+        (x): x is cloudwatch.Alarm => !!x,
+      ),
     );
     dashboard.addWidgets(
       new cloudwatch.AlarmStatusWidget({
@@ -545,6 +735,16 @@ export class TelemetryPlatform extends Construct {
           width: 6,
         }),
       );
+      if (alarms.serverErrors) {
+        dashboard.addWidgets(
+          new cloudwatch.GraphWidget({
+            title: 'Route 5xx share (%) (ALM-4)',
+            left: [alarms.serverErrors.metric],
+            leftAnnotations: [{ value: a.serverErrorPercent, label: 'ALM-4' }],
+            width: 24,
+          }),
+        );
+      }
     }
     if (this.serverErrorAlarm && this.latencyAlarm) {
       dashboard.addWidgets(

@@ -9,7 +9,8 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
-import { ComplianceError, DEFAULT_STANDARD } from '../../constructs';
+import { ComplianceError, DEFAULT_STANDARD, SOURCE_METRICS } from '../../constructs';
+import { CLOUDWATCH_PROMETHEUS } from '../../lib/cloudwatch-prometheus';
 import {
   ALB_METRICS,
   CONTAINER_INSIGHTS,
@@ -146,17 +147,20 @@ describe('CloudWatch alarms on Container Insights GPU metrics', () => {
     });
   });
 
-  it('ALM-1: no alarm on raw memory for a service without a KV-cache metric, and a warning says why', () => {
-    const alm1 = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((r) =>
+  it('ALM-1: without the export, no alarm on raw memory for a service without a KV-cache metric, and a warning says why', () => {
+    const { stack: s2, template: t2, platform: p2 } = build({ prometheusExport: false });
+    const alm1 = Object.values(t2.findResources('AWS::CloudWatch::Alarm')).filter((r) =>
       String(r.Properties.AlarmName).startsWith('ALM-1'),
     );
     expect(alm1).toHaveLength(1);
     assertWarning(
-      stack,
+      s2,
       '/Telemetry/Telemetry',
       Match.stringLikeRegexp(`ALM-1: inference/${emb.name} has no KV-cache metric`),
     );
-    expect(platform.serviceAlarms[`inference/${emb.name}`].effectiveMemory).toBeUndefined();
+    expect(p2.serviceAlarms[`inference/${emb.name}`].effectiveMemory).toBeUndefined();
+    expect(p2.prometheusExport).toBeUndefined();
+    expect(t2.findResources('AWS::EKS::PodIdentityAssociation')).toEqual({});
   });
 
   it('OBS-2: GPU samples missing for 10 one-minute periods, missing data breaching', () => {
@@ -209,7 +213,7 @@ describe('load balancer alarms', () => {
 
   it('ALM-4: target 5xx share of all requests above 2% over 5 minutes (metric math)', () => {
     assertAlarm({
-      AlarmName: Match.stringLikeRegexp('^ALM-4 '),
+      AlarmName: Match.stringLikeRegexp('^ALM-4 gateway '),
       Threshold: a.serverErrorPercent,
       ComparisonOperator: 'GreaterThanThreshold',
       EvaluationPeriods: 1,
@@ -263,13 +267,188 @@ describe('load balancer alarms', () => {
     });
   });
 
-  it('are left out, with a warning, when no load balancer is given', () => {
+  it('are left out, with a warning, when no load balancer is given: ALM-4 then comes from the export alone', () => {
     const { stack: s2, template: t2 } = build({ loadBalancer: undefined });
+    const names = Object.values(t2.findResources('AWS::CloudWatch::Alarm')).map((r) =>
+      String(r.Properties.AlarmName),
+    );
+    expect(names.filter((n) => /^ALM-[34]/.test(n)).sort()).toEqual(
+      [gen, emb]
+        .map((x) => `ALM-4 inference/${x.name} 5xx share > ${a.serverErrorPercent}%`)
+        .sort(),
+    );
+    assertWarning(s2, '/Telemetry/Telemetry', Match.stringLikeRegexp('^ALM-3: no load balancer'));
+  });
+
+  it('without load balancer and export, no ALM-3 or ALM-4 alarm, and the warning names both', () => {
+    const { stack: s2, template: t2 } = build({ loadBalancer: undefined, prometheusExport: false });
     const names = Object.values(t2.findResources('AWS::CloudWatch::Alarm')).map((r) =>
       String(r.Properties.AlarmName),
     );
     expect(names.some((n) => /^ALM-[34]/.test(n))).toBe(false);
     assertWarning(s2, '/Telemetry/Telemetry', Match.stringLikeRegexp('^ALM-3/ALM-4'));
+  });
+});
+
+describe('the Prometheus export: ALM-1 and ALM-4 in CloudWatch', () => {
+  const exported = (service: string, metricName: string, stat: string, period: number) => ({
+    Metric: {
+      Namespace: CLOUDWATCH_PROMETHEUS.namespace,
+      MetricName: metricName,
+      Dimensions: [
+        { Name: 'ClusterName', Value: 'inference' },
+        { Name: 'Namespace', Value: 'inference' },
+        { Name: 'Service', Value: service },
+      ],
+    },
+    Period: period,
+    Stat: stat,
+  });
+
+  it("ALM-1 by default: vLLM's KV-cache gauge under either name, worst pod of the minute, 3 of 3", () => {
+    const p = emb.plan;
+    const [v1, v0] = CLOUDWATCH_PROMETHEUS.kvCacheMetrics;
+    expect([v1, v0]).toEqual([SOURCE_METRICS.kvCacheV1, SOURCE_METRICS.kvCacheV0]);
+    assertAlarm({
+      AlarmName: `ALM-1 inference/${emb.name} effective GPU memory > ${a.memoryWarningPercent}%`,
+      Threshold: a.memoryWarningPercent,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: a.memoryWarningForMinutes,
+      DatapointsToAlarm: a.memoryWarningForMinutes,
+      TreatMissingData: 'notBreaching',
+      AlarmActions: topicAction,
+      Metrics: [
+        Match.objectLike({
+          Expression: `100 * (${p.nonKvBytes} + ${p.kvPoolBytes} * MAX([FILL(kv, 0), FILL(kvPrevious, 0)])) / ${p.gpuMemoryBytes}`,
+          ReturnData: true,
+        }),
+        { Id: 'kv', ReturnData: false, MetricStat: exported(emb.name, v1, 'Maximum', 60) },
+        { Id: 'kvPrevious', ReturnData: false, MetricStat: exported(emb.name, v0, 'Maximum', 60) },
+      ],
+    });
+  });
+
+  it.each([
+    ['generation', gen.name],
+    ['embedding', emb.name],
+  ])(
+    "ALM-4 (%s): the route's 5xx responses over its requests above 2%% over 5 minutes",
+    (_, name) => {
+      assertAlarm({
+        AlarmName: `ALM-4 inference/${name} 5xx share > ${a.serverErrorPercent}%`,
+        Threshold: a.serverErrorPercent,
+        ComparisonOperator: 'GreaterThanThreshold',
+        EvaluationPeriods: 1,
+        DatapointsToAlarm: 1,
+        TreatMissingData: 'notBreaching',
+        AlarmActions: topicAction,
+        OKActions: topicAction,
+        Metrics: [
+          Match.objectLike({ Expression: '100 * FILL(errors, 0) / requests', ReturnData: true }),
+          {
+            Id: 'errors',
+            ReturnData: false,
+            MetricStat: exported(name, 'envoy_cluster_upstream_rq_xx', 'Sum', 300),
+          },
+          {
+            Id: 'requests',
+            ReturnData: false,
+            MetricStat: exported(name, 'envoy_cluster_upstream_rq_total', 'Sum', 300),
+          },
+        ],
+      });
+    },
+  );
+
+  it('alarms only on metrics and dimensions the agent is configured to publish', () => {
+    const config = platform.prometheusExport!.chart.agentConfig as {
+      logs: { metrics_collected: { prometheus: { emf_processor: Record<string, unknown> } } };
+    };
+    const emf = config.logs.metrics_collected.prometheus.emf_processor as {
+      metric_namespace: string;
+      metric_declaration: { metric_selectors: string[]; dimensions: string[][] }[];
+    };
+    const stats = Object.values(template.findResources('AWS::CloudWatch::Alarm')).flatMap(
+      (r) =>
+        ((r.Properties.Metrics ?? []) as { MetricStat?: { Metric: Record<string, unknown> } }[])
+          .map((m) => m.MetricStat?.Metric)
+          .filter((m) => m?.Namespace === emf.metric_namespace) as {
+          MetricName: string;
+          Dimensions: { Name: string }[];
+        }[],
+    );
+    // ALM-1: the generation service brings its own KV metric, the embedding one gets both
+    // exported names; ALM-4: requests and 5xx of each of the two routes.
+    expect(stats.length).toBe(7);
+    for (const m of stats) {
+      if (m.MetricName === 'vllm_gpu_cache_usage_perc') continue; // the test's own metric
+      const d = emf.metric_declaration.find((x) =>
+        x.metric_selectors.some((sel) => new RegExp(sel).test(m.MetricName)),
+      );
+      expect(d).toBeDefined();
+      expect(d!.dimensions).toContainEqual(m.Dimensions.map((x) => x.Name));
+    }
+  });
+
+  it('writes one KMS-encrypted log group kept a year, through a role that can write only there', () => {
+    const groups = template.findResources('AWS::Logs::LogGroup');
+    expect(Object.keys(groups)).toHaveLength(1);
+    const [[groupId, group]] = Object.entries(groups);
+    expect(group.Properties).toMatchObject({
+      LogGroupName: '/aws/containerinsights/inference/prometheus',
+      RetentionInDays: 365,
+    });
+    const [keyId] = group.Properties.KmsKeyId['Fn::GetAtt'];
+    expect(template.findResources('AWS::KMS::Key')[keyId].Properties.EnableKeyRotation).toBe(true);
+    assertResource('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: 'sts:AssumeRole',
+            Principal: { Service: 'pods.eks.amazonaws.com' },
+          }),
+          Match.objectLike({
+            Action: 'sts:TagSession',
+            Principal: { Service: 'pods.eks.amazonaws.com' },
+          }),
+        ]),
+      },
+    });
+    const role = platform.prometheusExport!.role;
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p.Properties.Roles).includes(stack.resolve(role.roleName).Ref),
+    );
+    expect(policies).toHaveLength(1);
+    expect(policies[0].Properties.PolicyDocument.Statement).toEqual([
+      {
+        Sid: 'WriteOwnLogGroup',
+        Effect: 'Allow',
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+        Resource: { 'Fn::GetAtt': [groupId, 'Arn'] },
+      },
+    ]);
+  });
+
+  it("associates the role with the agent's ServiceAccount, before the agent's objects are applied", () => {
+    const chart = platform.prometheusExport!.chart;
+    assertResource('AWS::EKS::PodIdentityAssociation', {
+      ClusterName: 'inference',
+      Namespace: 'monitoring',
+      ServiceAccount: chart.serviceAccountName,
+      RoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('PrometheusExportRole'), 'Arn'] },
+    });
+    const manifests = Object.entries(
+      template.findResources('Custom::AWSCDK-EKS-KubernetesResource'),
+    );
+    const agent = manifests.filter(([id]) => id.includes('PrometheusExportObjects'));
+    expect(agent).toHaveLength(1);
+    const [, resource] = agent[0];
+    expect(resource.DependsOn).toEqual(
+      expect.arrayContaining([expect.stringMatching(/PrometheusExportIdentity/)]),
+    );
+    const body = JSON.stringify(stack.resolve(resource.Properties.Manifest));
+    expect(body).toContain('cwagent-prometheus');
+    expect(body).toContain(`cloudwatch-agent:${CLOUDWATCH_PROMETHEUS.imageTag}`);
   });
 });
 
