@@ -19,31 +19,42 @@ import {
   KubeClusterRoleBinding,
   KubeConfigMap,
   KubeDeployment,
-  KubeNamespace,
   KubeServiceAccount,
   Quantity,
 } from 'cdk8s-plus-27/lib/imports/k8s';
 import { Construct } from 'constructs';
+import { fixedResources } from '../constructs/k8s/private/resources';
+import { Token } from 'aws-cdk-lib';
 import { stringify } from 'yaml';
-import { INFERENCE_WORKLOAD_LABEL } from '../constructs/conventions';
+import { INFERENCE_WORKLOAD_LABEL, isDigestPinned } from '../constructs/conventions';
 import { SOURCE_METRICS } from '../constructs/k8s';
 import { DEFAULT_STANDARD, Standard, refuse } from '../constructs/standard';
 import { TRAFFIC_PLATFORM } from './traffic-platform';
 
 /**
- * What the agent publishes, and where. The agent image moves only by a reviewed change here.
+ * What the agent publishes, and where.
  *
  * @see https://gallery.ecr.aws/cloudwatch-agent/cloudwatch-agent
  */
 export const CLOUDWATCH_PROMETHEUS = Object.freeze({
   /** CloudWatch namespace of the exported metrics (the agent's default for Prometheus). */
   namespace: 'ContainerInsights/Prometheus',
-  /** The agent image. */
-  image: 'public.ecr.aws/cloudwatch-agent/cloudwatch-agent',
-  /** Exact agent version. */
-  imageTag: '1.300062.0b1304',
+  /**
+   * The agent version the configuration was written against; the image itself is an input,
+   * pinned by digest (SW-2), from a mirror of `public.ecr.aws/cloudwatch-agent/cloudwatch-agent`.
+   */
+  agentVersion: '1.300062.0b1304',
   /** Namespace of the agent: the one every inference NetworkPolicy admits scrapers from. */
   agentNamespace: 'monitoring',
+  /** The agent's numeric user (SEC-1: non-root; the image names no user of its own). */
+  agentUid: 10001,
+  /** Where the agent writes at run time: its translated configuration, logs, state, temp. */
+  agentWritablePaths: [
+    '/opt/aws/amazon-cloudwatch-agent/etc',
+    '/opt/aws/amazon-cloudwatch-agent/logs',
+    '/opt/aws/amazon-cloudwatch-agent/var',
+    '/tmp',
+  ] as readonly string[],
   /** Name of the agent's Deployment and ServiceAccount. */
   agentName: 'cwagent-prometheus',
   /** Scrape job of the inference engines. */
@@ -71,18 +82,21 @@ export interface CloudWatchPrometheusChartProps extends ChartProps {
   /** The log group of the embedded-metric-format events. */
   readonly logGroupName: string;
   /**
-   * Exact agent image tag.
-   * @default CLOUDWATCH_PROMETHEUS.imageTag
+   * The CloudWatch agent image, pinned by digest (SW-2), for example a mirror of
+   * `public.ecr.aws/cloudwatch-agent/cloudwatch-agent:1.300062.0b1304@sha256:<digest>`.
+   * A CDK token is checked where it resolves.
    */
-  readonly imageTag?: string;
+  readonly image: string;
   /** The standard whose scrape interval the agent uses. @default DEFAULT_STANDARD */
   readonly standard?: Standard;
 }
 
 /**
- * The CloudWatch agent that exports the ALM-1 and ALM-4 sources to CloudWatch: its namespace,
- * identity (RBAC to discover targets; AWS access comes from EKS Pod Identity), the scrape
- * configuration, the agent configuration and one Deployment.
+ * The CloudWatch agent that exports the ALM-1 and ALM-4 sources to CloudWatch: its identity
+ * (RBAC to discover targets; AWS access comes from EKS Pod Identity), the scrape
+ * configuration, the agent configuration and one Deployment, in the `monitoring` namespace.
+ * The namespace itself is {@link namespaceObject}, outside the chart: other tools (the
+ * Prometheus stack) live there too, and removing the agent must not remove it.
  */
 export class CloudWatchPrometheusChart extends Chart {
   /** The Prometheus scrape configuration, as the agent reads it. */
@@ -91,18 +105,20 @@ export class CloudWatchPrometheusChart extends Chart {
   public readonly agentConfig: Record<string, unknown>;
   /** The agent's ServiceAccount, which the Pod Identity association names. */
   public readonly serviceAccountName: string;
+  /** The agent's namespace as a Kubernetes object, for whoever owns it. */
+  public readonly namespaceObject: Record<string, unknown>;
 
   constructor(scope: Construct, id: string, props: CloudWatchPrometheusChartProps) {
     super(scope, id, { ...props, namespace: CLOUDWATCH_PROMETHEUS.agentNamespace });
     const standard = props.standard ?? DEFAULT_STANDARD;
-    const imageTag = props.imageTag ?? CLOUDWATCH_PROMETHEUS.imageTag;
-    if (!/^\d+\.\d+\.\d+(b\d+)?$/.test(imageTag)) {
+    const image = props.image;
+    if (typeof image !== 'string' || (!Token.isUnresolved(image) && !isDigestPinned(image))) {
       refuse(
         'SW-2',
-        'props.imageTag',
-        'an exact agent version such as 1.300062.0b1304',
-        imageTag,
-        'the metrics exporter is pinned',
+        'props.image',
+        'an image pinned by digest: registry/repository@sha256:<64 hex>',
+        image,
+        'the metrics exporter image must be pinned by digest, never a moving tag',
       );
     }
     const ns = CLOUDWATCH_PROMETHEUS.agentNamespace;
@@ -116,13 +132,22 @@ export class CloudWatchPrometheusChart extends Chart {
       'app.kubernetes.io/managed-by': 'cdk8s',
     };
     const selector = { 'app.kubernetes.io/instance': name };
+    const uid = CLOUDWATCH_PROMETHEUS.agentUid;
+    const writable = CLOUDWATCH_PROMETHEUS.agentWritablePaths.map((path, i) => ({
+      name: `writable-${i}`,
+      path,
+    }));
 
     this.scrapeConfig = scrapeConfig(standard.observability.scrapeIntervalSeconds);
     this.agentConfig = agentConfig(props);
 
-    new KubeNamespace(this, 'Namespace', {
-      metadata: { name: ns, labels: { 'app.kubernetes.io/part-of': 'compliant-inference' } },
-    });
+    this.namespaceObject = {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      // No labels: the namespace is shared (a Prometheus stack's node exporter, for one, could
+      // not run under a restricted Pod Security label), so the agent's pod meets SEC-1 itself.
+      metadata: { name: ns },
+    };
     new KubeServiceAccount(this, 'ServiceAccount', { metadata: { name, labels } });
     // Target discovery only: read pods, services and endpoints; nothing else.
     const role = new KubeClusterRole(this, 'ClusterRole', {
@@ -153,10 +178,6 @@ export class CloudWatchPrometheusChart extends Chart {
       metadata: { name: `${name}-agent`, labels },
       data: { 'cwagentconfig.json': JSON.stringify(this.agentConfig, undefined, 2) },
     });
-    const exactly = (cpu: string, memory: string) => ({
-      requests: { cpu: Quantity.fromString(cpu), memory: Quantity.fromString(memory) },
-      limits: { cpu: Quantity.fromString(cpu), memory: Quantity.fromString(memory) },
-    });
     new KubeDeployment(this, 'Agent', {
       metadata: { name, labels },
       spec: {
@@ -168,32 +189,47 @@ export class CloudWatchPrometheusChart extends Chart {
           metadata: { labels },
           spec: {
             serviceAccountName: name,
-            securityContext: { seccompProfile: { type: 'RuntimeDefault' } },
+            // SEC-1: the restricted profile, with writable emptyDirs only where the agent writes.
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: uid,
+              runAsGroup: uid,
+              fsGroup: uid,
+              seccompProfile: { type: 'RuntimeDefault' },
+            },
             terminationGracePeriodSeconds: 60,
             containers: [
               {
                 name: 'cloudwatch-agent',
-                image: `${CLOUDWATCH_PROMETHEUS.image}:${imageTag}`,
+                image,
                 imagePullPolicy: 'IfNotPresent',
                 env: [
                   // Credentials from the SDK's default chain (EKS Pod Identity), not from the
                   // node's instance profile, which the IMDS hop limit keeps out of reach.
                   { name: 'RUN_WITH_IRSA', value: 'True' },
                   { name: 'AWS_REGION', value: props.region },
+                  { name: 'HOME', value: '/tmp' },
                 ],
-                resources: exactly('500m', '512Mi'),
+                resources: fixedResources('500m', '512Mi'),
                 securityContext: {
                   allowPrivilegeEscalation: false,
+                  readOnlyRootFilesystem: true,
+                  runAsNonRoot: true,
                   capabilities: { drop: ['ALL'] },
                 },
                 volumeMounts: [
                   { name: 'agent-config', mountPath: '/etc/cwagentconfig', readOnly: true },
                   { name: 'scrape-config', mountPath: '/etc/prometheusconfig', readOnly: true },
+                  ...writable.map((w) => ({ name: w.name, mountPath: w.path })),
                 ],
               },
             ],
             volumes: [
               { name: 'agent-config', configMap: { name: agent.name } },
+              ...writable.map((w) => ({
+                name: w.name,
+                emptyDir: { sizeLimit: Quantity.fromString('256Mi') },
+              })),
               { name: 'scrape-config', configMap: { name: scrape.name } },
             ],
           },

@@ -25,6 +25,7 @@ export function buildPlatformApp(appProps: AppProps): {
     }),
     servingImage: config.servingImage,
     redisImage: config.redisImage,
+    cloudWatchAgentImage: config.cloudWatchAgentImage,
   });
   return { app, config, stack };
 }

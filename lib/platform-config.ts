@@ -11,6 +11,7 @@ export const CONTEXT_KEYS = Object.freeze({
   gpuAmiId: 'compliant-inference:gpuAmiId',
   servingImage: 'compliant-inference:servingImage',
   redisImage: 'compliant-inference:redisImage',
+  cloudWatchAgentImage: 'compliant-inference:cloudWatchAgentImage',
 });
 
 /** Where and under what name the platform is deployed, from context: no lookups, no credentials. */
@@ -32,6 +33,8 @@ export interface PlatformConfig {
   readonly servingImage: string;
   /** The Redis image of the global rate limit, pinned by digest (SW-2). */
   readonly redisImage: string;
+  /** The CloudWatch agent image of the Prometheus export, pinned by digest (SW-2). */
+  readonly cloudWatchAgentImage: string;
 }
 
 function contextValue(app: App, key: string): unknown {
@@ -79,11 +82,13 @@ export function readPlatformConfig(app: App): PlatformConfig {
       `context '${CONTEXT_KEYS.gpuAmiId}' must be a fixed AMI id such as ami-0123456789abcdef0 (NODE-1); received '${gpuAmiId}'`,
     );
   }
-  const images: Record<'servingImage' | 'redisImage', string> = {
+  const imageKeys = ['servingImage', 'redisImage', 'cloudWatchAgentImage'] as const;
+  const images: Record<(typeof imageKeys)[number], string> = {
     servingImage: '',
     redisImage: '',
+    cloudWatchAgentImage: '',
   };
-  for (const key of ['servingImage', 'redisImage'] as const) {
+  for (const key of imageKeys) {
     const image = String(contextValue(app, CONTEXT_KEYS[key]) ?? '');
     if (!isDigestPinned(image)) {
       throw new Error(

@@ -112,6 +112,12 @@ export interface PlatformStackProps extends StackProps {
    */
   readonly servingImage?: string;
   /**
+   * The CloudWatch agent image, pinned by digest (SW-2), that exports the KV-cache gauge and
+   * the gateway's route counters to CloudWatch for the reference workloads' ALM-1 and ALM-4.
+   * @default - no export: those two alarms stay with the PrometheusRules
+   */
+  readonly cloudWatchAgentImage?: string;
+  /**
    * The clock that waivers and review records are checked against.
    * @default the system clock
    */
@@ -287,7 +293,23 @@ export class PlatformStack extends Stack {
             TelemetryPlatform.serviceOf(s),
           ),
           standard,
+          prometheusExport: props.cloudWatchAgentImage
+            ? { image: props.cloudWatchAgentImage }
+            : undefined,
         });
+        // The agent's credentials come from the Pod Identity agent.
+        this.telemetry.prometheusExport?.podIdentity.node.addDependency(
+          this.inferenceCluster.addons['eks-pod-identity-agent'],
+        );
+        if (!this.telemetry.prometheusExport) {
+          for (const s of [workloads.generation, workloads.embedding]) {
+            Validations.of(this.telemetry).acknowledge({
+              id: `Annotation::compliant-inference:telemetry:no-effective-memory:${s.namespace}-${s.name}`,
+              reason:
+                'No CloudWatch agent image is configured (cloudWatchAgentImage): ALM-1 is carried by the PrometheusRule of each service.',
+            });
+          }
+        }
         // Known and by design: the gateway's NLB is created by Kubernetes after this stack and
         // sees no HTTP, so ALM-3 stays with the PrometheusRules; ALM-1 and ALM-4 come from the
         // Prometheus export.

@@ -34,9 +34,11 @@ export const REFERENCE_MODELS = Object.freeze({
 /**
  * Images of the reference deployment, pinned by digest (SW-2). These are placeholders in a
  * registry that does not exist: a deployment sets the digests of its own mirror through the
- * cdk.json context keys `compliant-inference:servingImage` and `compliant-inference:redisImage`.
+ * cdk.json context keys `compliant-inference:servingImage`, `compliant-inference:redisImage` and
+ * `compliant-inference:cloudWatchAgentImage`.
  */
 export const REFERENCE_IMAGES = Object.freeze({
   serving: `registry.example.com/mirror/vllm-openai@sha256:${'0'.repeat(64)}`,
   redis: `registry.example.com/mirror/redis@sha256:${'0'.repeat(64)}`,
+  cloudWatchAgent: `registry.example.com/mirror/cloudwatch-agent:1.300062.0b1304@sha256:${'0'.repeat(64)}`,
 });

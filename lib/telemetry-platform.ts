@@ -1,4 +1,4 @@
-import { Annotations, Duration, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
@@ -59,6 +59,12 @@ export const ALB_METRICS = Object.freeze({
   targetResponseTime: 'TargetResponseTime',
 });
 
+/** The window of the load balancer's ALM-4 share: the rate window of the PrometheusRules. */
+const SERVER_ERROR_WINDOW = Duration.minutes(5);
+
+/** The exported ALM-4: minutes above the share, of the last minutes (see addRouteErrorAlarm). */
+const ROUTE_ERROR_MINUTES = Object.freeze({ above: 2, of: 5 });
+
 /** One inference service as the platform's alarms see it. */
 export interface MonitoredService {
   /** The Kubernetes namespace (the `Namespace` dimension). */
@@ -84,10 +90,10 @@ export interface MonitoredService {
 /** The platform's export of Prometheus metrics to CloudWatch (ALM-1 and ALM-4 sources). */
 export interface PrometheusExportOptions {
   /**
-   * Exact CloudWatch agent version.
-   * @default CLOUDWATCH_PROMETHEUS.imageTag
+   * The CloudWatch agent image, pinned by digest (SW-2): a mirror of
+   * `public.ecr.aws/cloudwatch-agent/cloudwatch-agent` at CLOUDWATCH_PROMETHEUS.agentVersion.
    */
-  readonly imageTag?: string;
+  readonly image: string;
   /**
    * Retention of the embedded-metric-format log events (the metrics themselves follow
    * CloudWatch's own retention).
@@ -152,11 +158,11 @@ export interface TelemetryPlatformProps {
   readonly loadBalancer?: GatewayLoadBalancer;
   /**
    * The CloudWatch agent that exports the engines' KV-cache gauge and the gateway's per-route
-   * request and 5xx counters to CloudWatch, for ALM-1 and ALM-4 there; `false` leaves them to
-   * the PrometheusRules (with a warning per missing alarm).
-   * @default - installed, with CLOUDWATCH_PROMETHEUS's pinned agent
+   * request and 5xx counters to CloudWatch, for ALM-1 and ALM-4 there.
+   * @default - not installed: ALM-1 and ALM-4 stay with the PrometheusRules, with a warning
+   * per missing alarm
    */
-  readonly prometheusExport?: PrometheusExportOptions | false;
+  readonly prometheusExport?: PrometheusExportOptions;
   /**
    * The DCGM exporter.
    * @default - PINNED_DCGM_EXPORTER in `gpu-monitoring`, with a ServiceMonitor
@@ -201,6 +207,10 @@ export interface PrometheusExport {
   readonly role: iam.Role;
   /** The association of the role with the agent's ServiceAccount. */
   readonly podIdentity: eks.CfnPodIdentityAssociation;
+  /** The agent's namespace, applied and retained (other tools share it). */
+  readonly namespace: eks.KubernetesManifest;
+  /** The agent's objects. */
+  readonly manifest: eks.KubernetesManifest;
 }
 
 /**
@@ -301,8 +311,8 @@ export class TelemetryPlatform extends Construct {
     });
     for (const s of props.subscriptions ?? []) this.topic.addSubscription(s);
     this.dcgmExporter = this.addDcgmExporter(props.cluster, dcgm, chartVersion, imageTag);
-    if (props.prometheusExport !== false) {
-      this.prometheusExport = this.addPrometheusExport(props.cluster, props.prometheusExport ?? {});
+    if (props.prometheusExport) {
+      this.prometheusExport = this.addPrometheusExport(props.cluster, props.prometheusExport);
     }
 
     const alarms: Record<string, ServiceAlarms> = {};
@@ -454,43 +464,65 @@ export class TelemetryPlatform extends Construct {
     });
   }
 
-  /** ALM-4 per service: 5xx responses over requests of its route, percent, over 5 minutes. */
+  /**
+   * ALM-4 per service: 5xx responses over requests of its route, percent, each minute; two
+   * minutes above the share within five. A single minute never fires it: the agent's first
+   * sample of a counter after it restarts is not a one-scrape delta (it is dropped or, in some
+   * versions, the counter's whole history), and one such minute must not page anyone.
+   */
   private addRouteErrorAlarm(s: MonitoredService, id: string): cloudwatch.Alarm {
     const a = this.standard.alarms;
-    const window = Duration.minutes(5);
     const route = s.route ?? { namespace: s.namespace, name: s.name };
     const c = CLOUDWATCH_PROMETHEUS;
-    return this.alarm(`Alm4-${id}`, {
+    const minute = Duration.minutes(1);
+    return this.serverErrorShareAlarm(`Alm4-${id}`, {
       alarmName: `ALM-4 ${s.namespace}/${s.name} 5xx share > ${a.serverErrorPercent}%`,
       alarmDescription:
         `ALM-4 (critical): more than ${a.serverErrorPercent}% of the requests the gateway sent to ${s.namespace}/${s.name} ` +
-        `(HTTPRoute ${route.namespace}/${route.name}) got a 5xx over ${window.toMinutes()} minutes. 429 (rate limit) is a 4xx and is not counted.`,
+        `(HTTPRoute ${route.namespace}/${route.name}) got a 5xx, in ${ROUTE_ERROR_MINUTES.above} of ${ROUTE_ERROR_MINUTES.of} minutes. 429 (rate limit) is a 4xx and is not counted.`,
+      // A route that never answered 5xx has no 5xx series: no data is zero errors.
+      errors: this.exportedMetric(
+        route.namespace,
+        route.name,
+        c.routeResponsesByClass,
+        'Sum',
+        minute,
+      ),
+      requests: this.exportedMetric(route.namespace, route.name, c.routeRequests, 'Sum', minute),
+      label: '5xx share of the route (%)',
+      period: minute,
+      evaluationPeriods: ROUTE_ERROR_MINUTES.of,
+      datapointsToAlarm: ROUTE_ERROR_MINUTES.above,
+    });
+  }
+
+  /** An ALM-4 alarm: `100 * errors / requests` over one window, above the standard's share. */
+  private serverErrorShareAlarm(
+    id: string,
+    o: {
+      alarmName: string;
+      alarmDescription: string;
+      errors: cloudwatch.IMetric;
+      requests: cloudwatch.IMetric;
+      label: string;
+      period: Duration;
+      evaluationPeriods: number;
+      datapointsToAlarm: number;
+    },
+  ): cloudwatch.Alarm {
+    return this.alarm(id, {
+      alarmName: o.alarmName,
+      alarmDescription: o.alarmDescription,
       metric: new cloudwatch.MathExpression({
-        // A route that never answered 5xx has no 5xx series: no data is zero errors.
         expression: '100 * FILL(errors, 0) / requests',
-        usingMetrics: {
-          errors: this.exportedMetric(
-            route.namespace,
-            route.name,
-            c.routeResponsesByClass,
-            'Sum',
-            window,
-          ),
-          requests: this.exportedMetric(
-            route.namespace,
-            route.name,
-            c.routeRequests,
-            'Sum',
-            window,
-          ),
-        },
-        label: '5xx share of the route (%)',
-        period: window,
+        usingMetrics: { errors: o.errors, requests: o.requests },
+        label: o.label,
+        period: o.period,
       }),
-      threshold: a.serverErrorPercent,
+      threshold: this.standard.alarms.serverErrorPercent,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      datapointsToAlarm: 1,
+      evaluationPeriods: o.evaluationPeriods,
+      datapointsToAlarm: o.datapointsToAlarm,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
   }
@@ -533,7 +565,7 @@ export class TelemetryPlatform extends Construct {
       clusterName: this.clusterName,
       region: stack.region,
       logGroupName: logGroup.logGroupName,
-      imageTag: options.imageTag,
+      image: options.image,
       standard: this.standard,
     });
     const podIdentity = new eks.CfnPodIdentityAssociation(this, 'PrometheusExportIdentity', {
@@ -542,10 +574,19 @@ export class TelemetryPlatform extends Construct {
       serviceAccount: chart.serviceAccountName,
       roleArn: role.roleArn,
     });
+    // The namespace is shared with the cluster's Prometheus stack: applied, never deleted.
+    const namespace = new eks.KubernetesManifest(this, 'PrometheusExportNamespace', {
+      cluster,
+      // A copy, unlabelled: nothing to prune in a manifest of one retained object.
+      manifest: [structuredClone(chart.namespaceObject)],
+      prune: false,
+      overwrite: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
     // The agent's pod must find its credentials at start: the association comes first.
     const manifest = cluster.addCdk8sChart('PrometheusExportObjects', chart);
-    manifest.node.addDependency(podIdentity, logGroup);
-    return { chart, logGroup, role, podIdentity };
+    manifest.node.addDependency(namespace, podIdentity, logGroup);
+    return { chart, logGroup, role, podIdentity, namespace, manifest };
   }
 
   private albDimensions(lb: GatewayLoadBalancer): Record<string, string> {
@@ -573,24 +614,16 @@ export class TelemetryPlatform extends Construct {
   /** ALM-4: target 5xx over all requests, in percent, over the rate window of the rules (5 min). */
   private addServerErrorAlarm(lb: GatewayLoadBalancer): cloudwatch.Alarm {
     const a = this.standard.alarms;
-    const window = Duration.minutes(5);
-    return this.alarm('Alm4', {
+    const window = SERVER_ERROR_WINDOW;
+    return this.serverErrorShareAlarm('Alm4', {
       alarmName: `ALM-4 gateway 5xx share > ${a.serverErrorPercent}%`,
       alarmDescription: `ALM-4 (critical): the gateway's targets answered more than ${a.serverErrorPercent}% 5xx over ${window.toMinutes()} minutes. 429 (rate limit) is a 4xx and is not counted.`,
-      metric: new cloudwatch.MathExpression({
-        expression: '100 * FILL(errors, 0) / requests',
-        usingMetrics: {
-          errors: this.albMetric(lb, ALB_METRICS.target5xx, 'Sum', window),
-          requests: this.albMetric(lb, ALB_METRICS.requests, 'Sum', window),
-        },
-        label: 'target 5xx share (%)',
-        period: window,
-      }),
-      threshold: a.serverErrorPercent,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      errors: this.albMetric(lb, ALB_METRICS.target5xx, 'Sum', window),
+      requests: this.albMetric(lb, ALB_METRICS.requests, 'Sum', window),
+      label: 'target 5xx share (%)',
+      period: window,
       evaluationPeriods: 1,
       datapointsToAlarm: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
   }
 

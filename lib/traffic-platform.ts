@@ -19,6 +19,7 @@ import {
   Quantity,
 } from 'cdk8s-plus-27/lib/imports/k8s';
 import { Construct } from 'constructs';
+import { fixedResources } from '../constructs/k8s/private/resources';
 import { INFERENCE_NAMESPACE_LABEL, TRAFFIC_SIZING, requestBodyCeilingBytes } from '../constructs';
 import { ComplianceError, DEFAULT_STANDARD, Standard, describeValue } from '../constructs/standard';
 import {
@@ -288,10 +289,6 @@ export class TrafficPlatformChart extends Chart {
     const selector = { 'app.kubernetes.io/name': name };
     const labels = { ...common, ...selector, 'app.kubernetes.io/component': 'ratelimit-store' };
     const uid = 999;
-    const exactly = (cpu: string, memory: string) => ({
-      requests: { cpu: Quantity.fromString(cpu), memory: Quantity.fromString(memory) },
-      limits: { cpu: Quantity.fromString(cpu), memory: Quantity.fromString(memory) },
-    });
     new KubeDeployment(this, 'Redis', {
       metadata: { name, labels },
       spec: {
@@ -316,7 +313,7 @@ export class TrafficPlatformChart extends Chart {
                 // No snapshots, no append-only file: a restart only resets one-second windows.
                 args: ['redis-server', '--save', '', '--appendonly', 'no', '--port', String(port)],
                 ports: [{ name: 'redis', containerPort: port }],
-                resources: exactly('500m', '512Mi'),
+                resources: fixedResources('500m', '512Mi'),
                 securityContext: {
                   allowPrivilegeEscalation: false,
                   readOnlyRootFilesystem: true,

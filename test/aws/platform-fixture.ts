@@ -34,6 +34,7 @@ export function platformStack(
     gpuImage: TEST_GPU_IMAGE,
     servingImage: REFERENCE_IMAGES.serving,
     redisImage: REFERENCE_IMAGES.redis,
+    cloudWatchAgentImage: REFERENCE_IMAGES.cloudWatchAgent,
     clock: fixedClock('2026-12-03'),
     ...props,
   });

@@ -75,6 +75,29 @@ describe('PlatformStack (reference deployment)', () => {
     expect(new Set(zones)).toEqual(new Set(['us-east-1a', 'us-east-1b']));
   });
 
+  test('alarms in CloudWatch on ALM-1, ALM-2, ALM-4 and OBS-2 for each reference service, ALM-1 and ALM-4 from the Prometheus export', () => {
+    const names = Object.values(template.findResources('AWS::CloudWatch::Alarm'))
+      .map((r) => String(r.Properties.AlarmName).split(' ').slice(0, 2).join(' '))
+      .sort();
+    const services = Object.keys(stack.telemetry?.serviceAlarms ?? {});
+    expect(services.sort()).toEqual([
+      'inference/gte-qwen2-1-5b-instruct-embed',
+      'inference/llama-2-70b-gen',
+    ]);
+    expect(names).toEqual(
+      services.flatMap((s) => ['ALM-1', 'ALM-2', 'ALM-4', 'OBS-2'].map((r) => `${r} ${s}`)).sort(),
+    );
+    const exp = stack.telemetry!.prometheusExport!;
+    expect(exp.chart.objects.length).toBeGreaterThan(0);
+    // The agent's credentials need the Pod Identity agent add-on first.
+    const association = template.findResources('AWS::EKS::PodIdentityAssociation');
+    const [, agentAssociation] = Object.entries(association).find(
+      ([, r]) => r.Properties.ServiceAccount === exp.chart.serviceAccountName,
+    )!;
+    const addon = stack.inferenceCluster.addons['eks-pod-identity-agent'];
+    expect(agentAssociation.DependsOn).toContain(stack.resolve(addon.logicalId));
+  });
+
   test('writes the waivers in force into the template metadata', () => {
     const waivers = WaiverSet.of(
       [

@@ -18,7 +18,9 @@ import { expectValidManifests } from '../support/manifests';
 import { K8sObject } from '../k8s/fixture';
 import { promtool, workDir } from './fixture';
 
+const IMAGE = `registry.example.com/mirror/cloudwatch-agent:${CLOUDWATCH_PROMETHEUS.agentVersion}@sha256:${'ab'.repeat(32)}`;
 const PROPS: CloudWatchPrometheusChartProps = {
+  image: IMAGE,
   clusterName: 'inference',
   region: 'us-east-1',
   logGroupName: '/aws/containerinsights/inference/prometheus',
@@ -34,8 +36,22 @@ const byKind = (kind: string) => objects.filter((o) => o.kind === kind);
 const configMap = (key: string) => byKind('ConfigMap').find((c) => key in (c.data ?? {}))!;
 
 describe('the CloudWatch agent chart', () => {
-  it('validates against the Kubernetes schemas', () => {
-    expectValidManifests(objects);
+  it('validates against the Kubernetes schemas, its namespace object included', () => {
+    expectValidManifests([...objects, chart.namespaceObject]);
+  });
+
+  it('leaves the shared monitoring namespace out of the chart, and labels it with nothing', () => {
+    // Whoever applies the chart must not own (and on removal delete) a namespace the
+    // Prometheus stack lives in; TelemetryPlatform applies it apart and retains it.
+    expect(byKind('Namespace')).toEqual([]);
+    expect(chart.namespaceObject).toEqual({
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'monitoring' },
+    });
+    for (const o of objects.filter((x) => !x.kind.startsWith('ClusterRole'))) {
+      expect(o.metadata.namespace).toBe('monitoring');
+    }
   });
 
   it('runs one pinned agent in the namespace the inference NetworkPolicies admit, with fixed resources', () => {
@@ -46,9 +62,7 @@ describe('the CloudWatch agent chart', () => {
     const pod = deployment.spec.template.spec;
     expect(pod.serviceAccountName).toBe(chart.serviceAccountName);
     const [container] = pod.containers;
-    expect(container.image).toBe(
-      `${CLOUDWATCH_PROMETHEUS.image}:${CLOUDWATCH_PROMETHEUS.imageTag}`,
-    );
+    expect(container.image).toBe(IMAGE);
     expect(container.resources.requests).toEqual(container.resources.limits);
     expect(container.securityContext).toMatchObject({
       allowPrivilegeEscalation: false,
@@ -61,15 +75,47 @@ describe('the CloudWatch agent chart', () => {
     const mounts = Object.fromEntries(
       container.volumeMounts.map((m: K8sObject) => [m.name, m.mountPath]),
     );
-    expect(mounts).toEqual({
+    expect(mounts).toMatchObject({
       'agent-config': '/etc/cwagentconfig',
       'scrape-config': '/etc/prometheusconfig',
     });
     const volumes = Object.fromEntries(
-      pod.volumes.map((v: K8sObject) => [v.name, v.configMap.name]),
+      pod.volumes.map((v: K8sObject) => [v.name, v.configMap?.name]),
     );
     expect(volumes['agent-config']).toBe(configMap('cwagentconfig.json').metadata.name);
     expect(volumes['scrape-config']).toBe(configMap('prometheus.yaml').metadata.name);
+  });
+
+  it('meets the restricted Pod Security Standard (SEC-1), writable only where the agent writes', () => {
+    const [deployment] = byKind('Deployment');
+    const pod = deployment.spec.template.spec;
+    expect(pod.securityContext).toEqual({
+      runAsNonRoot: true,
+      runAsUser: CLOUDWATCH_PROMETHEUS.agentUid,
+      runAsGroup: CLOUDWATCH_PROMETHEUS.agentUid,
+      fsGroup: CLOUDWATCH_PROMETHEUS.agentUid,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(Number.isInteger(CLOUDWATCH_PROMETHEUS.agentUid)).toBe(true);
+    expect(CLOUDWATCH_PROMETHEUS.agentUid).toBeGreaterThan(0);
+    const [container] = pod.containers;
+    expect(container.securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    const volumes = new Map<string, K8sObject>(pod.volumes.map((v: K8sObject) => [v.name, v]));
+    const writable = container.volumeMounts.filter((m: K8sObject) => !m.readOnly);
+    expect(writable.map((m: K8sObject) => m.mountPath).sort()).toEqual(
+      [...CLOUDWATCH_PROMETHEUS.agentWritablePaths].sort(),
+    );
+    expect(writable.map((m: K8sObject) => volumes.get(m.name)?.emptyDir?.sizeLimit)).not.toContain(
+      undefined,
+    );
+    // No host access of any kind.
+    expect([pod.hostNetwork, pod.hostPID, pod.hostIPC]).toEqual([undefined, undefined, undefined]);
+    expect(pod.volumes.filter((v: K8sObject) => v.hostPath)).toEqual([]);
   });
 
   it('can only discover targets: read-only access to pods, services and endpoints', () => {
@@ -117,11 +163,15 @@ describe('the CloudWatch agent chart', () => {
     expect(global.scrape_interval).toBe(`${DEFAULT_STANDARD.observability.scrapeIntervalSeconds}s`);
   });
 
-  it('refuses a floating agent tag (SW-2)', () => {
-    const e = complianceErrorOf(() => synth({ imageTag: 'latest' }));
+  it.each([
+    `public.ecr.aws/cloudwatch-agent/cloudwatch-agent:${CLOUDWATCH_PROMETHEUS.agentVersion}`,
+    'public.ecr.aws/cloudwatch-agent/cloudwatch-agent:latest',
+    'public.ecr.aws/cloudwatch-agent/cloudwatch-agent@sha256:123',
+  ])('refuses an image not pinned by digest (SW-2): %s', (image) => {
+    const e = complianceErrorOf(() => synth({ image }));
     expect(e.rule).toBe('SW-2');
-    expect(e.field).toBe('props.imageTag');
-    expect(e.message).toContain("'latest'");
+    expect(e.field).toBe('props.image');
+    expect(e.message).toContain(image);
   });
 
   it('passes promtool check config (with discovery swapped for static targets)', () => {
@@ -177,6 +227,13 @@ vllm:e2e_request_latency_seconds_sum{model_name="llama-2-70b"} 3.5
 vllm:e2e_request_latency_seconds_count{model_name="llama-2-70b"} 2
 `;
 
+/** An engine of the V0 generation, which named the gauge differently. */
+const VLLM_V0_TEXT = `# HELP ${SOURCE_METRICS.kvCacheV0} GPU KV-cache usage. 1 means 100 percent usage.
+# TYPE ${SOURCE_METRICS.kvCacheV0} gauge
+${SOURCE_METRICS.kvCacheV0}{model_name="gte-qwen2-1.5b-instruct"} 0.17
+`;
+const V0_SERVICE = 'gte-qwen2-1-5b-instruct-embed';
+
 const ENVOY_TEXT = `# TYPE envoy_cluster_upstream_rq_xx counter
 envoy_cluster_upstream_rq_xx{envoy_response_code_class="2",envoy_cluster_name="${ROUTE_CLUSTER}"} 940
 envoy_cluster_upstream_rq_xx{envoy_response_code_class="4",envoy_cluster_name="${ROUTE_CLUSTER}"} 30
@@ -199,6 +256,7 @@ interface Series {
 function staticScrapeConfig(
   exporter: string,
   base: Record<string, unknown> = scrapeConfig(1),
+  v0Exporter = exporter,
 ): Record<string, unknown> {
   const config = JSON.parse(JSON.stringify(base)) as {
     scrape_configs: Record<string, unknown>[];
@@ -212,6 +270,14 @@ function staticScrapeConfig(
         __meta_kubernetes_namespace: ROUTE_NS,
         __meta_kubernetes_service_name: SERVICE,
         __meta_kubernetes_pod_name: `${SERVICE}-5d8f7c9b4-abcde`,
+      },
+      {
+        [workloadLabel]: 'inference',
+        __meta_kubernetes_endpoint_port_name: 'http',
+        __meta_kubernetes_namespace: ROUTE_NS,
+        __meta_kubernetes_service_name: V0_SERVICE,
+        __meta_kubernetes_pod_name: `${V0_SERVICE}-6b7c8d9e0-vwxyz`,
+        __address__: v0Exporter,
       },
       // A Service that is not an inference server: never scraped.
       {
@@ -239,17 +305,18 @@ function staticScrapeConfig(
   };
   for (const job of config.scrape_configs) {
     delete job.kubernetes_sd_configs;
-    job.static_configs = targets[job.job_name as string].map((labels) => ({
-      targets: [exporter],
-      labels,
-    }));
+    job.static_configs = targets[job.job_name as string].map(
+      ({ __address__: address, ...labels }) => ({ targets: [address ?? exporter], labels }),
+    );
   }
   return config;
 }
 
 describe('the scrape configuration, run by Prometheus against loopback exporters', () => {
   let exporter: Server;
+  let v0Exporter: Server;
   let prometheus: ChildProcess | undefined;
+  let prometheusExited: Promise<unknown> = Promise.resolve();
   let dir = '';
   let series: Series[] = [];
 
@@ -262,6 +329,12 @@ describe('the scrape configuration, run by Prometheus against loopback exporters
     });
     await new Promise<void>((r) => exporter.listen(0, '127.0.0.1', r));
     const exporterAddress = `127.0.0.1:${(exporter.address() as AddressInfo).port}`;
+    v0Exporter = createServer((req, res) => {
+      res.writeHead(req.url === '/metrics' ? 200 : 404, { 'content-type': 'text/plain' });
+      res.end(req.url === '/metrics' ? VLLM_V0_TEXT : '');
+    });
+    await new Promise<void>((r) => v0Exporter.listen(0, '127.0.0.1', r));
+    const v0Address = `127.0.0.1:${(v0Exporter.address() as AddressInfo).port}`;
     const webPort = await new Promise<number>((resolve) => {
       const s = createServer().listen(0, '127.0.0.1', () => {
         const p = (s.address() as AddressInfo).port;
@@ -271,7 +344,7 @@ describe('the scrape configuration, run by Prometheus against loopback exporters
     dir = workDir();
     writeFileSync(
       join(dir, 'prometheus.yaml'),
-      YAML.stringify(staticScrapeConfig(exporterAddress)),
+      YAML.stringify(staticScrapeConfig(exporterAddress, scrapeConfig(1), v0Address)),
     );
     prometheus = spawn(
       'prometheus',
@@ -282,16 +355,25 @@ describe('the scrape configuration, run by Prometheus against loopback exporters
       ],
       { stdio: 'ignore' },
     );
+    let failedToStart: Error | undefined;
+    prometheus.on('error', (e) => (failedToStart = e));
+    prometheusExited = new Promise((r) => prometheus!.once('exit', r));
     const api = `http://127.0.0.1:${webPort}/api/v1`;
     const deadline = Date.now() + 30_000;
-    // Wait until both jobs have been scraped at least once (their `up` series exist).
+    // Wait until every target the relabelling keeps (two engines, one proxy port) has been
+    // scraped successfully at least once.
     for (;;) {
       try {
-        const res = await fetch(`${api}/query?query=${encodeURIComponent('count by (job) (up)')}`);
-        const body = (await res.json()) as { data: { result: unknown[] } };
-        if (body.data.result.length === 2) break;
+        const res = await fetch(`${api}/query?query=${encodeURIComponent('count(up == 1)')}`);
+        const body = (await res.json()) as { data: { result: { value: [number, string] }[] } };
+        if (body.data.result[0]?.value[1] === '3') break;
       } catch {
         // not listening yet
+      }
+      if (failedToStart) {
+        throw new Error(
+          `prometheus did not start (${failedToStart.message}): install Debian's 'prometheus' package`,
+        );
       }
       if (Date.now() > deadline) throw new Error('Prometheus did not scrape both jobs in 30 s');
       await new Promise((r) => setTimeout(r, 250));
@@ -303,15 +385,27 @@ describe('the scrape configuration, run by Prometheus against loopback exporters
   }, 45_000);
 
   afterAll(async () => {
-    prometheus?.kill('SIGKILL');
+    if (prometheus && prometheus.exitCode === null && prometheus.signalCode === null) {
+      prometheus.kill('SIGKILL');
+      await prometheusExited;
+    }
     await new Promise((r) => exporter?.close(r));
+    await new Promise((r) => v0Exporter?.close(r));
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   const of = (job: string) => series.filter((s) => s.job === job);
 
-  it('keeps only the KV-cache gauge of inference Services, labelled with their namespace and Service', () => {
-    expect(of(CLOUDWATCH_PROMETHEUS.engineJob)).toEqual([
+  it('keeps only the KV-cache gauge of inference Services, under either name, labelled with their namespace and Service', () => {
+    const engines = of(CLOUDWATCH_PROMETHEUS.engineJob).sort((x, y) =>
+      x.Service.localeCompare(y.Service),
+    );
+    expect(engines).toEqual([
+      expect.objectContaining({
+        __name__: SOURCE_METRICS.kvCacheV0,
+        Namespace: ROUTE_NS,
+        Service: V0_SERVICE,
+      }),
       expect.objectContaining({
         __name__: SOURCE_METRICS.kvCacheV1,
         Namespace: ROUTE_NS,
@@ -359,6 +453,7 @@ describe('the scrape configuration, run by Prometheus against loopback exporters
       published.map((s) => `${s.__name__}${s.envoy_response_code_class ?? ''}`).sort(),
     ).toEqual(
       [
+        SOURCE_METRICS.kvCacheV0,
         SOURCE_METRICS.kvCacheV1,
         CLOUDWATCH_PROMETHEUS.routeRequests,
         `${CLOUDWATCH_PROMETHEUS.routeResponsesByClass}5`,

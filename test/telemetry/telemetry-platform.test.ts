@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { CfnGuardValidator } from '@cdklabs/cdk-validator-cfnguard';
-import { App, AppProps, Stack, Validations } from 'aws-cdk-lib';
+import { App, AppProps, Fn, Stack, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -23,6 +23,7 @@ import { synthMonitoring } from './fixture';
 
 const a = DEFAULT_STANDARD.alarms;
 const LB = 'app/inference-gateway/50dc6c495c0c9188';
+const AGENT_IMAGE = `registry.example.com/mirror/cloudwatch-agent:1.300062.0b1304@sha256:${'cd'.repeat(32)}`;
 const TG = 'targetgroup/envoy-proxies/73e2d6bc24d8a067';
 
 // The reference services, as the inference-service construct plans them.
@@ -59,6 +60,7 @@ function makeStack(props: Partial<TelemetryPlatformProps> = {}, appProps: AppPro
   });
   const platform = new TelemetryPlatform(stack, 'Telemetry', {
     cluster,
+    prometheusExport: { image: AGENT_IMAGE },
     services: [TelemetryPlatform.serviceOf(gen, kvMetric), TelemetryPlatform.serviceOf(emb)],
     loadBalancer: { loadBalancerFullName: LB, targetGroupFullName: TG },
     subscriptions: [new subscriptions.EmailSubscription('gpu-platform@example.com')],
@@ -148,7 +150,7 @@ describe('CloudWatch alarms on Container Insights GPU metrics', () => {
   });
 
   it('ALM-1: without the export, no alarm on raw memory for a service without a KV-cache metric, and a warning says why', () => {
-    const { stack: s2, template: t2, platform: p2 } = build({ prometheusExport: false });
+    const { stack: s2, template: t2, platform: p2 } = build({ prometheusExport: undefined });
     const alm1 = Object.values(t2.findResources('AWS::CloudWatch::Alarm')).filter((r) =>
       String(r.Properties.AlarmName).startsWith('ALM-1'),
     );
@@ -281,7 +283,10 @@ describe('load balancer alarms', () => {
   });
 
   it('without load balancer and export, no ALM-3 or ALM-4 alarm, and the warning names both', () => {
-    const { stack: s2, template: t2 } = build({ loadBalancer: undefined, prometheusExport: false });
+    const { stack: s2, template: t2 } = build({
+      loadBalancer: undefined,
+      prometheusExport: undefined,
+    });
     const names = Object.values(t2.findResources('AWS::CloudWatch::Alarm')).map((r) =>
       String(r.Properties.AlarmName),
     );
@@ -332,14 +337,15 @@ describe('the Prometheus export: ALM-1 and ALM-4 in CloudWatch', () => {
     ['generation', gen.name],
     ['embedding', emb.name],
   ])(
-    "ALM-4 (%s): the route's 5xx responses over its requests above 2%% over 5 minutes",
+    "ALM-4 (%s): the route's 5xx responses over its requests above 2%% in 2 of 5 minutes",
     (_, name) => {
       assertAlarm({
         AlarmName: `ALM-4 inference/${name} 5xx share > ${a.serverErrorPercent}%`,
         Threshold: a.serverErrorPercent,
         ComparisonOperator: 'GreaterThanThreshold',
-        EvaluationPeriods: 1,
-        DatapointsToAlarm: 1,
+        // One minute alone never fires: the agent's first sample after a restart is no delta.
+        EvaluationPeriods: 5,
+        DatapointsToAlarm: 2,
         TreatMissingData: 'notBreaching',
         AlarmActions: topicAction,
         OKActions: topicAction,
@@ -348,12 +354,12 @@ describe('the Prometheus export: ALM-1 and ALM-4 in CloudWatch', () => {
           {
             Id: 'errors',
             ReturnData: false,
-            MetricStat: exported(name, 'envoy_cluster_upstream_rq_xx', 'Sum', 300),
+            MetricStat: exported(name, 'envoy_cluster_upstream_rq_xx', 'Sum', 60),
           },
           {
             Id: 'requests',
             ReturnData: false,
-            MetricStat: exported(name, 'envoy_cluster_upstream_rq_total', 'Sum', 300),
+            MetricStat: exported(name, 'envoy_cluster_upstream_rq_total', 'Sum', 60),
           },
         ],
       });
@@ -448,7 +454,60 @@ describe('the Prometheus export: ALM-1 and ALM-4 in CloudWatch', () => {
     );
     const body = JSON.stringify(stack.resolve(resource.Properties.Manifest));
     expect(body).toContain('cwagent-prometheus');
-    expect(body).toContain(`cloudwatch-agent:${CLOUDWATCH_PROMETHEUS.imageTag}`);
+    expect(body).toContain(AGENT_IMAGE);
+  });
+
+  it('applies the shared monitoring namespace apart, retained when the stack lets go of it', () => {
+    const manifests = template.findResources('Custom::AWSCDK-EKS-KubernetesResource');
+    const [[id, ns]] = Object.entries(manifests).filter(([k]) =>
+      k.includes('PrometheusExportNamespace'),
+    );
+    expect(ns.DeletionPolicy).toBe('Retain');
+    expect(ns.UpdateReplacePolicy).toBe('Retain');
+    expect(JSON.parse(stack.resolve(ns.Properties.Manifest))).toEqual([
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'monitoring' } },
+    ]);
+    const [objects] = Object.entries(manifests).filter(([k]) =>
+      k.includes('PrometheusExportObjects'),
+    );
+    expect(objects[1].DependsOn).toContain(id);
+    // The agent's objects are deleted with the stack as usual; only the namespace stays.
+    expect(objects[1].DeletionPolicy).toBe('Delete');
+    expect(JSON.stringify(stack.resolve(objects[1].Properties.Manifest))).not.toContain(
+      '"kind":"Namespace"',
+    );
+  });
+
+  it('carries a cluster name and region known only at deploy time into the agent configuration', () => {
+    const app = new App();
+    const s = new Stack(app, 'Tokens');
+    const cluster = eks.Cluster.fromClusterAttributes(s, 'Cluster', {
+      clusterName: Fn.importValue('InferenceClusterName'),
+      kubectlProvider: eks.KubectlProvider.fromKubectlProviderAttributes(s, 'Kubectl', {
+        serviceToken: 'arn:aws:lambda:us-east-1:123456789012:function:kubectl-provider',
+      }),
+    });
+    const p = new TelemetryPlatform(s, 'Telemetry', {
+      cluster,
+      services: [TelemetryPlatform.serviceOf(gen)],
+      prometheusExport: { image: AGENT_IMAGE },
+    });
+    const t = Template.fromStack(s);
+    const [manifest] = Object.entries(t.findResources('Custom::AWSCDK-EKS-KubernetesResource'))
+      .filter(([k]) => k.includes('PrometheusExportObjects'))
+      .map(([, r]) => r.Properties.Manifest);
+    // CloudFormation joins the manifest around the tokens: the cluster name, the region and
+    // the log group name are references in the template, not strings frozen at synth.
+    const joined = JSON.stringify(manifest);
+    expect(joined).toContain('"Fn::Join"');
+    expect(joined).toContain('{"Fn::ImportValue":"InferenceClusterName"}');
+    expect(joined).toContain('{"Ref":"AWS::Region"}');
+    expect(joined).toMatch(/cluster_name[^"]*"[^{]*\{"Fn::ImportValue":"InferenceClusterName"\}/);
+    expect(p.prometheusExport!.chart.agentConfig).toMatchObject({
+      logs: {
+        metrics_collected: { prometheus: { cluster_name: expect.stringMatching(/^\$\{Token/) } },
+      },
+    });
   });
 });
 
