@@ -1,12 +1,22 @@
-import { Duration, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import {
+  CfnOutput,
+  Duration,
+  Fn,
+  RemovalPolicy,
+  Stack,
+  StackProps,
+  Validations,
+} from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { App as Cdk8sApp } from 'cdk8s';
 import { Construct } from 'constructs';
 import { ManifestDeployment } from '../constructs/aws/manifest-deployment';
 import { Clock } from '../constructs/standard';
 import { ClusterServices } from './cluster-services';
+import { PrometheusStack } from './prometheus-stack';
 import { ReferenceWorkloads } from './reference-workloads';
 import { TelemetryPlatform } from './telemetry-platform';
 import { TrafficPlatform } from './traffic-platform';
@@ -118,6 +128,11 @@ export interface PlatformStackProps extends StackProps {
    */
   readonly cloudWatchAgentImage?: string;
   /**
+   * Addresses subscribed by e-mail to the alarm topic.
+   * @default - none (subscribe outside the stack, for example a chat or paging integration)
+   */
+  readonly alarmEmails?: readonly string[];
+  /**
    * The clock that waivers and review records are checked against.
    * @default the system clock
    */
@@ -143,6 +158,8 @@ export class PlatformStack extends Stack {
   public readonly clusterServices: ManifestDeployment;
   /** Gateway API, Envoy Gateway and the inference Gateway, when a Redis image is given. */
   public readonly traffic?: TrafficPlatform;
+  /** The cluster's Prometheus (operator, Prometheus, Alertmanager, Grafana). */
+  public readonly prometheus: PrometheusStack;
   /** The reference workloads applied through the cluster, when configured. */
   public readonly workloads?: ManifestDeployment;
   /** DCGM exporter, CloudWatch alarms and dashboard of the reference workloads, when applied. */
@@ -227,6 +244,10 @@ export class PlatformStack extends Stack {
 
     this.inferenceCluster = new InferenceCluster(this, 'Inference', {
       ...(props.cluster ?? {}),
+      // The system nodes also run the Prometheus stack, the gateway and the metrics agents.
+      systemNodes: props.cluster?.systemNodes ?? {
+        instanceType: new ec2.InstanceType('m6i.xlarge'),
+      },
       vpc: this.vpc,
       logsEncryptionKey: props.cluster?.logsEncryptionKey ?? logsKey,
       standard,
@@ -271,12 +292,18 @@ export class PlatformStack extends Stack {
       cluster,
       objects: services.toJson(),
     });
+    // Everything below that applies a ServiceMonitor, PodMonitor or PrometheusRule waits for
+    // the Prometheus stack, whose chart brings those kinds.
+    this.prometheus = new PrometheusStack(this, 'Prometheus', { cluster, standard });
+    this.prometheus.release.node.addDependency(this.inferenceCluster.systemNodeGroup);
     if (props.redisImage) {
       this.traffic = new TrafficPlatform(this, 'Traffic', {
         cluster,
         redisImage: props.redisImage,
         standard,
       });
+      // Its gateway PodMonitor needs the Prometheus stack's definitions.
+      this.traffic.manifest.node.addDependency(this.prometheus.release);
       if (props.servingImage && !props.models) {
         const workloads = new ReferenceWorkloads(charts, 'inference-workloads', {
           image: props.servingImage,
@@ -286,7 +313,11 @@ export class PlatformStack extends Stack {
           cluster,
           objects: workloads.toJson(),
         });
-        this.workloads.node.addDependency(this.clusterServices, this.traffic);
+        this.workloads.node.addDependency(
+          this.clusterServices,
+          this.traffic,
+          this.prometheus.release,
+        );
         this.telemetry = new TelemetryPlatform(this, 'Telemetry', {
           cluster,
           services: [workloads.generation, workloads.embedding].map((s) =>
@@ -296,7 +327,11 @@ export class PlatformStack extends Stack {
           prometheusExport: props.cloudWatchAgentImage
             ? { image: props.cloudWatchAgentImage }
             : undefined,
+          subscriptions: (props.alarmEmails ?? []).map(
+            (email) => new subscriptions.EmailSubscription(email),
+          ),
         });
+        this.telemetry.dcgmExporter.node.addDependency(this.prometheus.release);
         // The agent's credentials come from the Pod Identity agent.
         this.telemetry.prometheusExport?.podIdentity.node.addDependency(
           this.inferenceCluster.addons['eks-pod-identity-agent'],
@@ -319,6 +354,27 @@ export class PlatformStack extends Stack {
             'The gateway is an NLB created by Kubernetes after this stack, with no HTTP metrics: ALM-3 is carried by the PrometheusRule of each service; ALM-4 is alarmed in CloudWatch from the exported gateway counters.',
         });
       }
+    }
+
+    // What the platform team needs after `cdk deploy`: where the cluster and the weights are.
+    const clusterName = this.inferenceCluster.cluster.clusterName;
+    new CfnOutput(this, 'ClusterName', { value: clusterName });
+    new CfnOutput(this, 'KubeconfigCommand', {
+      description: 'Run as one of the adminPrincipalArns (an EKS access entry) to use kubectl',
+      value: Fn.join('', [
+        'aws eks update-kubeconfig --name ',
+        clusterName,
+        ' --region ',
+        this.region,
+      ]),
+    });
+    new CfnOutput(this, 'WeightsBucketName', {
+      description:
+        'Upload each model revision with its SHA256SUMS before GPU nodes start (W-1, W-2)',
+      value: this.weightsBucket.bucket.bucketName,
+    });
+    if (this.telemetry) {
+      new CfnOutput(this, 'AlarmTopicArn', { value: this.telemetry.topic.topicArn });
     }
 
     const waiverAnnotations = waivers.toAnnotations();

@@ -7,6 +7,7 @@ import {
   fixedClock,
 } from '../../constructs/standard';
 import { PlatformStack, REFERENCE_PLATFORM_MODELS } from '../../lib/platform-stack';
+import { PINNED_PROMETHEUS_STACK } from '../../lib/prometheus-stack';
 import { platformStack } from './platform-fixture';
 
 function refusal(build: () => unknown): ComplianceError {
@@ -54,7 +55,9 @@ describe('PlatformStack (reference deployment)', () => {
     const groups = Object.values(template.findResources('AWS::EKS::Nodegroup')).map(
       (g) => g.Properties.InstanceTypes,
     );
-    expect(groups.sort()).toEqual([['m6i.large'], ['p4d.24xlarge']]);
+    // The platform's system nodes are a size up from the cluster construct's default: they
+    // also run the Prometheus stack, the gateway and the metrics agents.
+    expect(groups.sort()).toEqual([['m6i.xlarge'], ['p4d.24xlarge']]);
   });
 
   test('GPU nodes preload each model from its own prefix of the weights bucket', () => {
@@ -96,6 +99,60 @@ describe('PlatformStack (reference deployment)', () => {
     )!;
     const addon = stack.inferenceCluster.addons['eks-pod-identity-agent'];
     expect(agentAssociation.DependsOn).toContain(stack.resolve(addon.logicalId));
+  });
+
+  test('installs the pinned Prometheus stack before anything that applies monitoring objects', () => {
+    const charts = template.findResources('Custom::AWSCDK-EKS-HelmChart');
+    const [[releaseId, release]] = Object.entries(charts).filter(
+      ([, r]) => r.Properties.Chart === 'kube-prometheus-stack',
+    );
+    expect(release.Properties).toMatchObject({
+      Release: 'kube-prometheus-stack',
+      Version: PINNED_PROMETHEUS_STACK.chartVersion,
+      Namespace: 'monitoring',
+      Repository: 'https://prometheus-community.github.io/helm-charts',
+      Wait: true,
+    });
+    const values = JSON.parse(stack.resolve(release.Properties.Values));
+    expect(values.prometheus.prometheusSpec.scrapeInterval).toBe(
+      `${DEFAULT_STANDARD.observability.scrapeIntervalSeconds}s`,
+    );
+    // Never the chart's well-known Grafana password; dashboards from every namespace.
+    expect(values.grafana.adminPassword).toBe('');
+    expect(values.grafana.sidecar.dashboards).toMatchObject({
+      label: 'grafana_dashboard',
+      labelValue: '1',
+      searchNamespace: 'ALL',
+    });
+    // The release label the chart selects by is the default selector label of every monitor
+    // and rule the platform applies.
+    const manifests = JSON.stringify(
+      stack.resolve(
+        Object.values(template.findResources('Custom::AWSCDK-EKS-KubernetesResource')).map(
+          (r) => r.Properties.Manifest,
+        ),
+      ),
+    );
+    for (const kind of ['ServiceMonitor', 'PodMonitor', 'PrometheusRule']) {
+      expect(manifests).toContain(`\\"kind\\":\\"${kind}\\"`);
+    }
+    expect(manifests).toContain(`\\"release\\":\\"${PINNED_PROMETHEUS_STACK.release}\\"`);
+    // Every resource that applies those kinds (or a chart that creates one) waits for it.
+    const appliers = Object.entries({
+      ...template.findResources('Custom::AWSCDK-EKS-KubernetesResource'),
+      ...charts,
+    }).filter(([id, r]) => {
+      const body = JSON.stringify(stack.resolve(r.Properties));
+      return (
+        id !== releaseId &&
+        (/ServiceMonitor|PodMonitor|PrometheusRule/.test(body) ||
+          r.Properties.Chart === 'dcgm-exporter')
+      );
+    });
+    expect(appliers.length).toBeGreaterThanOrEqual(3);
+    for (const [id, r] of appliers) {
+      expect([id, r.DependsOn ?? []]).toEqual([id, expect.arrayContaining([releaseId])]);
+    }
   });
 
   test('writes the waivers in force into the template metadata', () => {
