@@ -26,6 +26,14 @@ export function buildPlatformApp(appProps: AppProps): {
     servingImage: config.servingImage,
     redisImage: config.redisImage,
     cloudWatchAgentImage: config.cloudWatchAgentImage,
+    alarmEmails: config.alarmEmails,
+    // EKS needs room for one node even when none runs yet.
+    gpuNodeGroup: {
+      minSize: config.gpuNodes,
+      desiredSize: config.gpuNodes,
+      maxSize: Math.max(config.gpuNodes, 1),
+    },
+    cluster: { adminPrincipalArns: config.adminPrincipalArns },
   });
   return { app, config, stack };
 }

@@ -12,6 +12,9 @@ export const CONTEXT_KEYS = Object.freeze({
   servingImage: 'compliant-inference:servingImage',
   redisImage: 'compliant-inference:redisImage',
   cloudWatchAgentImage: 'compliant-inference:cloudWatchAgentImage',
+  adminPrincipalArns: 'compliant-inference:adminPrincipalArns',
+  alarmEmails: 'compliant-inference:alarmEmails',
+  gpuNodes: 'compliant-inference:gpuNodes',
 });
 
 /** Where and under what name the platform is deployed, from context: no lookups, no credentials. */
@@ -35,6 +38,28 @@ export interface PlatformConfig {
   readonly redisImage: string;
   /** The CloudWatch agent image of the Prometheus export, pinned by digest (SW-2). */
   readonly cloudWatchAgentImage: string;
+  /** IAM principals (roles, users) granted cluster-admin through EKS access entries. */
+  readonly adminPrincipalArns: readonly string[];
+  /** Addresses subscribed by e-mail to the alarm topic (ALM, OBS). */
+  readonly alarmEmails: readonly string[];
+  /**
+   * GPU nodes to run. 0 for the first deployment: a GPU node refuses to join until its
+   * models' weights are in the bucket the same deployment creates (W-1).
+   */
+  readonly gpuNodes: number;
+}
+
+/** A context value that is a list: a JSON array, or `a,b` from the command line; absent is empty. */
+function listValue(app: App, key: string): unknown[] {
+  const raw = contextValue(app, key);
+  if (raw === undefined || raw === null || raw === '') return [];
+  if (typeof raw === 'string') {
+    return raw.startsWith('[') ? (JSON.parse(raw) as unknown[]) : raw.split(',');
+  }
+  if (!Array.isArray(raw)) {
+    throw new Error(`context '${key}' must be a list; received ${JSON.stringify(raw)}`);
+  }
+  return raw;
 }
 
 function contextValue(app: App, key: string): unknown {
@@ -97,8 +122,42 @@ export function readPlatformConfig(app: App): PlatformConfig {
     }
     images[key] = image;
   }
+  const adminPrincipalArns = listValue(app, CONTEXT_KEYS.adminPrincipalArns);
+  for (const arn of adminPrincipalArns) {
+    if (
+      typeof arn !== 'string' ||
+      !/^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@\/-]+$/.test(arn)
+    ) {
+      throw new Error(
+        `context '${CONTEXT_KEYS.adminPrincipalArns}' must list IAM role or user ARNs (arn:aws:iam::<account>:role/<name>); received ${JSON.stringify(arn)}`,
+      );
+    }
+  }
+  const alarmEmails = listValue(app, CONTEXT_KEYS.alarmEmails);
+  for (const email of alarmEmails) {
+    if (typeof email !== 'string' || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) {
+      throw new Error(
+        `context '${CONTEXT_KEYS.alarmEmails}' must list e-mail addresses; received ${JSON.stringify(email)}`,
+      );
+    }
+  }
+  const gpuNodesRaw = contextValue(app, CONTEXT_KEYS.gpuNodes) ?? 1;
+  const gpuNodes = typeof gpuNodesRaw === 'string' ? Number(gpuNodesRaw) : gpuNodesRaw;
+  if (
+    typeof gpuNodes !== 'number' ||
+    !Number.isInteger(gpuNodes) ||
+    gpuNodes < 0 ||
+    gpuNodes > 100
+  ) {
+    throw new Error(
+      `context '${CONTEXT_KEYS.gpuNodes}' must be a whole number of GPU nodes from 0 to 100 (0 until the weights are uploaded); received ${JSON.stringify(gpuNodesRaw)}`,
+    );
+  }
   return Object.freeze({
     ...images,
+    gpuNodes,
+    adminPrincipalArns: Object.freeze([...(adminPrincipalArns as string[])]),
+    alarmEmails: Object.freeze([...(alarmEmails as string[])]),
     gpuAmiId,
     account,
     region,
