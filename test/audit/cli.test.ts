@@ -297,14 +297,24 @@ describe('compliant-inference audit', () => {
     expect(code).toBe(2);
   });
 
-  test('--approvers makes a waiver by anyone else invalid, and its rule broken', async () => {
+  test('--approvers makes a waiver by anyone else invalid, and its rule broken; without it a waiver warns', async () => {
     const mutant = clone(reference);
     const d = generationDeployment(mutant);
     const args: string[] = engineOf(d).args;
     args.splice(args.indexOf('--quantization'), 2);
     d.metadata.annotations['compliance.inference/waiver.Q-1'] = JSON.stringify(Q1_WAIVER);
     const file = writeYaml(mutant);
-    expect((await cli(file, '--approvers', Q1_WAIVER.approvedBy)).code).toBe(0);
+    // Without an approver list the waiver counts, with a warning that it was never checked.
+    const unchecked = await cli(file);
+    expect(unchecked.code).toBe(0);
+    expect(unchecked.out.stderr).toEqual([
+      expect.stringMatching(
+        /^audit: warning: 1 finding\(s\) waived by annotations no approver list checked; pass --approvers in CI/,
+      ),
+    ]);
+    const approved = await cli(file, '--approvers', Q1_WAIVER.approvedBy);
+    expect(approved.code).toBe(0);
+    expect(approved.out.stderr).toEqual([]);
     const refused = await cli(file, '--approvers', 'sre-review-board-only');
     expect(refused.code).toBe(1);
     expect(refused.out.text).toMatch(
