@@ -7,6 +7,22 @@ import { Command, CommanderError } from 'commander';
 import { CONSOLE_OUTPUT, Output } from './private/output';
 import { COMMANDS } from './commands';
 
+/** The package's version, from its package.json (two folders up from bin/ and dist-lib/bin/). */
+const PACKAGE_VERSION = packageVersion();
+
+function packageVersion(): string {
+  for (const up of ['..', '../..']) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const pkg = require(`${up}/package.json`) as { name?: string; version?: string };
+      if (pkg.name === 'compliant-inference' && pkg.version) return pkg.version;
+    } catch {
+      // not at this level
+    }
+  }
+  return 'unknown';
+}
+
 /**
  * Runs the CLI with the given arguments (without `node` and the script path) and returns
  * the exit code: 0 success, 1 a rule broken or a model that does not fit, 2 unusable input.
@@ -17,6 +33,7 @@ export async function runCli(
 ): Promise<number> {
   const program = new Command('compliant-inference')
     .description('Plan, check and audit LLM inference deployments against the inference standard.')
+    .version(PACKAGE_VERSION, '--version', 'print the version')
     .exitOverride()
     .configureOutput({
       writeOut: (s) => output.out(s.replace(/\n$/, '')),

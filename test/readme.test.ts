@@ -1,4 +1,5 @@
 import { readFileSync } from 'fs';
+import { ModelArchitecture, planMemory, validateArchitecture } from '../constructs';
 import { BLOCKS, README, renderReadme } from '../scripts/readme-blocks';
 
 describe('README.md', () => {
@@ -13,6 +14,13 @@ describe('README.md', () => {
     const firstBlock = /```sh\n([\s\S]*?)```/.exec(text)?.[1] ?? '';
     expect(firstBlock).toContain('npm ci && npm run synth');
     expect(firstBlock).toContain('bash scripts/install-tools.sh && npm test');
+  });
+
+  test('the custom architecture example is one the planner accepts, and it fits in AWQ', () => {
+    const json = /A custom architecture is[\s\S]*?```json\n([\s\S]*?)```/.exec(text)?.[1];
+    expect(json).toBeDefined();
+    const model = validateArchitecture(JSON.parse(json!) as ModelArchitecture);
+    expect(planMemory({ model, weights: 'awq' }).fits).toBe(true);
   });
 
   test('.ci/run calls exactly the README test command', () => {

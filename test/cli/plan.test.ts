@@ -1,4 +1,4 @@
-import { writeFileSync, mkdtempSync } from 'fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { spawnSync } from 'child_process';
@@ -185,5 +185,17 @@ describe('compliant-inference plan', () => {
     expect(out.stderr.join('\n')).toMatch(
       /^MEM-2: huge: layers must be a whole number from 1 to 4096 \[field: model\.layers/,
     );
+  });
+});
+
+describe('compliant-inference --version', () => {
+  test("prints the package's version and exits 0", async () => {
+    const out = new BufferedOutput();
+    const code = await runCli(['--version'], out);
+    expect(code).toBe(0);
+    const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    expect(out.stdout).toEqual([pkg.version]);
   });
 });
