@@ -215,9 +215,11 @@ export interface PrometheusExport {
 
 /**
  * The platform side of telemetry: the NVIDIA DCGM exporter on the GPU nodes (collecting
- * every 5 s, scraped every 10 s), CloudWatch alarms on the Container Insights GPU metrics
- * and on the gateway's load balancer, all publishing to one encrypted SNS topic, and a
- * CloudWatch dashboard with the same views as the Grafana one.
+ * every 5 s, scraped every 10 s); optionally the CloudWatch agent that exports what Container
+ * Insights lacks (vLLM's KV-cache gauge, the gateway's per-route counters); CloudWatch alarms
+ * on those, on the Container Insights GPU metrics and on an ALB in front of the gateway, all
+ * publishing to one encrypted SNS topic; and a CloudWatch dashboard with the same views as the
+ * Grafana one.
  */
 export class TelemetryPlatform extends Construct {
   /** The services of a cluster's InferenceService constructs, for {@link TelemetryPlatformProps.services}. */
@@ -228,7 +230,7 @@ export class TelemetryPlatform extends Construct {
     return { namespace: service.namespace, name: service.name, plan: service.plan, kvCacheUsage };
   }
 
-  /** The Prometheus export, unless turned off. */
+  /** The Prometheus export, when `prometheusExport` is given. */
   public readonly prometheusExport?: PrometheusExport;
 
   /** The topic every alarm publishes to. */
